@@ -1,0 +1,75 @@
+"""Project hooks: provenance of loaded files and a summary of what a run wrote."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+SOURCE_FILE_KEY = "source_file"
+
+
+def _filepath_of(catalog: Any, dataset_name: str) -> str | None:
+    try:
+        description = catalog.get(dataset_name)._describe()
+    except Exception:  # datasets without a file (memory, parameters)
+        return None
+    path = description.get("filepath") if isinstance(description, dict) else None
+    return str(path) if path is not None else None
+
+
+class RecordSourceFileHook:
+    """Tag every loaded table with the file it came from.
+
+    Validation errors must name the file; node functions only see data, so the path
+    travels with it: ``DataFrame.attrs["source_file"]``. (``AnnDataDataset`` records
+    ``uns["source_file"]`` itself, which also works outside a Kedro run.)
+    """
+
+    def __init__(self) -> None:
+        self._catalog = None
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if self._catalog is None or not isinstance(data, pd.DataFrame):
+            return
+        path = _filepath_of(self._catalog, dataset_name)
+        if path is not None:
+            data.attrs[SOURCE_FILE_KEY] = path
+
+
+class RunSummaryHook:
+    """Log what a run is about to do and, at the end, where its files went."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        logger.info(
+            "omicsgen run: env=%s pipeline=%s namespaces=%s",
+            run_params.get("env") or "local",
+            run_params.get("pipeline_names") or run_params.get("pipeline_name") or "__default__",
+            run_params.get("namespaces") or run_params.get("namespace") or "all",
+        )
+
+    @hook_impl
+    def after_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        written = sorted(
+            {
+                path
+                for name in pipeline.all_outputs()
+                if (path := _filepath_of(catalog, name)) is not None
+            }
+        )
+        if not written:
+            return
+        reports = [p for p in written if "08_reporting" in p]
+        logger.info("omicsgen wrote %d files under data/", len(written))
+        for path in reports:
+            logger.info("report: %s", path)

@@ -1,0 +1,284 @@
+"""The one training loop every omicsgen model uses.
+
+A model supplies a :class:`TrainingPlan`: what one minibatch step does (its own
+losses, optimisers and, for adversarial models, several updates per step) and how a
+validation batch is scored. :func:`fit` does everything else the same way for every
+method: seeding, device choice, minibatches cut from in-memory tensors (no per-cell
+DataLoader: indexing a tensor with a permutation is what makes small-data training
+fast), epoch averages, validation, early stopping with best-weights restore, a
+progress bar, the per-epoch history, wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass
+class TrainingConfig:
+    """How to train; the same fields for every method.
+
+    Attributes:
+        max_epochs: Upper bound on passes over the training data.
+        batch_size: Cells (samples) per minibatch.
+        patience: Epochs without improvement of ``monitor`` before stopping;
+            ``None`` trains for ``max_epochs``.
+        min_delta: Smallest decrease of ``monitor`` that counts as an improvement.
+        monitor: Metric watched for early stopping and best-weights restore. It is read
+            from the validation metrics if there is validation data, else from training.
+        restore_best: Load the weights of the best epoch at the end.
+        seed: Seeds Python, NumPy and torch, and the minibatch order.
+        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        progress: Show a progress bar; ``None`` shows it only in an interactive terminal.
+    """
+
+    max_epochs: int = 100
+    batch_size: int = 32
+    patience: int | None = 10
+    min_delta: float = 0.0
+    monitor: str = "loss"
+    restore_best: bool = True
+    seed: int = 0
+    device: str = "auto"
+    progress: bool | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TrainingConfig:
+        """Build from a parameters mapping, rejecting unknown keys (typos in YAML)."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown training parameters {unknown}; known: {sorted(known)}")
+        return cls(**params)
+
+
+@dataclass
+class TrainingResult:
+    """What a training run records: config, seed, device, history and timing."""
+
+    config: dict[str, Any]
+    device: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    epochs_run: int = 0
+    stopped_early: bool = False
+    seconds: float = 0.0
+    seconds_per_epoch: float = 0.0
+    peak_memory_mb: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TrainingPlan:
+    """What a model does in one minibatch step; subclass and override the ``*_step`` methods.
+
+    ``training_step`` computes losses, calls ``backward`` and steps its optimisers, and
+    returns the scalar metrics to log (tensors or floats). ``validation_step`` runs under
+    ``torch.no_grad`` in eval mode. ``modules`` lists every network whose weights are
+    trained (snapshotted for best-weights restore, switched between train and eval).
+    """
+
+    def modules(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], epoch: int) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def validation_step(self, batch: dict[str, torch.Tensor]) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
+        """Hook for schedulers and loss re-weighting; ``record`` holds this epoch's metrics."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` → CUDA if available, else CPU. An unavailable CUDA request is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device '{device}' requested but CUDA is not available")
+    return resolved
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same data, same parameters → the same numbers (on the same device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak resident memory of this process (CPU), or peak allocated CUDA memory."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _show_progress(requested: bool | None) -> bool:
+    if requested is not None:
+        return requested
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def minibatches(
+    tensors: Mapping[str, torch.Tensor],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Cut minibatches from in-memory tensors sharing their first dimension.
+
+    When shuffling, a final batch of one sample is skipped: batch norm cannot train on it.
+    """
+    n = len(next(iter(tensors.values())))
+    device = next(iter(tensors.values())).device
+    order = torch.randperm(n, generator=generator).to(device) if shuffle else None
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        if shuffle and stop - start < 2 <= n:
+            continue
+        if order is None:
+            yield {k: v[start:stop] for k, v in tensors.items()}
+        else:
+            index = order[start:stop]
+            yield {k: v[index] for k, v in tensors.items()}
+
+
+def _epoch_means(
+    plan_step, batches: Iterator[dict[str, torch.Tensor]]
+) -> dict[str, float]:
+    totals: dict[str, torch.Tensor | float] = {}
+    seen = 0
+    for batch in batches:
+        size = len(next(iter(batch.values())))
+        for key, value in plan_step(batch).items():
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            totals[key] = totals.get(key, 0.0) + value * size
+        seen += size
+    return {key: float(total) / max(seen, 1) for key, total in totals.items()}
+
+
+def _set_mode(plan: TrainingPlan, training: bool) -> None:
+    for module in plan.modules().values():
+        module.train(training)
+
+
+def fit(
+    plan: TrainingPlan,
+    train: Mapping[str, torch.Tensor],
+    validation: Mapping[str, torch.Tensor] | None = None,
+    config: TrainingConfig | None = None,
+    description: str = "training",
+) -> TrainingResult:
+    """Train ``plan`` on minibatches of ``train``; score ``validation`` after each epoch.
+
+    Tensors must already be on the plan's device (see :func:`resolve_device`). History
+    rows have ``epoch``, ``train_<metric>``, ``validation_<metric>`` and ``seconds``.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or TrainingConfig()
+    seed_everything(config.seed)
+    device = next(iter(train.values())).device
+    generator = torch.Generator().manual_seed(config.seed)
+    key = f"{'validation' if validation else 'train'}_{config.monitor}"
+    result = TrainingResult(config=asdict(config), device=str(device))
+    best_state: dict[str, dict[str, torch.Tensor]] | None = None
+    epochs_since_best = 0
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    start = time.perf_counter()
+    bar = tqdm(
+        range(1, config.max_epochs + 1),
+        desc=description,
+        unit="epoch",
+        disable=not _show_progress(config.progress),
+        leave=False,
+    )
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        _set_mode(plan, True)
+        record: dict[str, float] = {"epoch": epoch}
+        train_metrics = _epoch_means(
+            lambda batch, e=epoch: plan.training_step(batch, e),
+            minibatches(train, config.batch_size, generator),
+        )
+        record.update({f"train_{k}": v for k, v in train_metrics.items()})
+        if validation:
+            _set_mode(plan, False)
+            with torch.no_grad():
+                valid_metrics = _epoch_means(
+                    plan.validation_step,
+                    minibatches(validation, max(config.batch_size, 1024), shuffle=False),
+                )
+            record.update({f"validation_{k}": v for k, v in valid_metrics.items()})
+        plan.on_epoch_end(epoch, record)
+        record["seconds"] = time.perf_counter() - epoch_start
+        result.history.append(record)
+        bar.set_postfix({k: f"{record[k]:.4g}" for k in (f"train_{config.monitor}", key) if k in record})
+
+        if key not in record:
+            raise KeyError(f"monitored metric '{key}' not produced; epoch metrics: {sorted(record)}")
+        value = record[key]
+        if not np.isfinite(value):
+            raise FloatingPointError(f"{description}: {key} became {value} at epoch {epoch}")
+        if result.best_value is None or value < result.best_value - config.min_delta:
+            result.best_value, result.best_epoch, epochs_since_best = value, epoch, 0
+            if config.restore_best:
+                best_state = {
+                    name: copy.deepcopy(module.state_dict()) for name, module in plan.modules().items()
+                }
+        else:
+            epochs_since_best += 1
+            if config.patience is not None and epochs_since_best >= config.patience:
+                result.stopped_early = True
+                break
+    bar.close()
+
+    if best_state is not None:
+        for name, module in plan.modules().items():
+            module.load_state_dict(best_state[name])
+    _set_mode(plan, False)
+    result.epochs_run = len(result.history)
+    result.seconds = time.perf_counter() - start
+    result.seconds_per_epoch = result.seconds / max(result.epochs_run, 1)
+    result.peak_memory_mb = peak_memory_mb(device)
+    return result
+
+
+def apply_in_batches(
+    function, tensors: Mapping[str, torch.Tensor] | torch.Tensor, batch_size: int = 1024
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Evaluate ``function`` over row chunks without gradients and concatenate the outputs.
+
+    ``function`` receives a tensor (or a dict of tensors) and returns a tensor or a tuple.
+    """
+    single = isinstance(tensors, torch.Tensor)
+    data = {"x": tensors} if single else dict(tensors)
+    outputs = []
+    with torch.no_grad():
+        for batch in minibatches(data, batch_size, shuffle=False):
+            outputs.append(function(batch["x"] if single else batch))
+    if isinstance(outputs[0], tuple):
+        return tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
+    return torch.cat(outputs)
