@@ -14,15 +14,21 @@ from typing import Any
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import CSVDataset
 
 
 class OptionalJSONDataset(JSONDataset):
     """``json.JSONDataset`` whose ``load`` returns ``None`` when the file does not exist."""
 
     def load(self) -> Any:
-        if not self._exists():
-            return None
-        return super().load()
+        return super().load() if self._exists() else None
+
+
+class OptionalCSVDataset(CSVDataset):
+    """``pandas.CSVDataset`` whose ``load`` returns ``None`` when the file does not exist."""
+
+    def load(self) -> Any:
+        return super().load() if self._exists() else None
 
 
 class FigureDataset(AbstractDataset[Any, bytes | None]):

@@ -16,12 +16,14 @@ from omicsgen.report import build_report
 
 
 def build_summary_report(params: Mapping[str, Any], **reporting_outputs: Any) -> str:
+    """``<method>.metrics`` is shown first, other JSON outputs (timings, …) under their
+    name, PNG figures embedded; tables (CSV) stay in their files."""
     sections: dict[str, tuple[dict | None, dict[str, bytes]]] = {}
-    for dataset, value in sorted(reporting_outputs.items()):
+    for dataset, value in sorted(reporting_outputs.items(), key=lambda item: item[0] != f"{item[0].partition('.')[0]}.metrics"):
         method, _, name = dataset.partition(".")
         metrics, figures = sections.get(method, (None, {}))
-        if isinstance(value, Mapping) and name.endswith("metrics"):
-            metrics = {**(metrics or {}), **value} if metrics else dict(value)
+        if isinstance(value, Mapping):
+            metrics = {**(metrics or {}), **(value if name == "metrics" else {name: value})}
         elif isinstance(value, bytes):
             figures = {**figures, name.removeprefix("figure_").removesuffix("_figure"): value}
         sections[method] = (metrics, figures)
