@@ -118,9 +118,22 @@ def _one_sample_batch(data, info):
     return data, info, "batches '4'"
 
 
+def _missing_batch(data, info):
+    info = info.copy()
+    info.loc[info.index[5], "batch"] = np.nan
+    return data, info, "column 'batch' is empty for samples 'b01_0006_"
+
+
+def _duplicated_sample(data, info):
+    info = info.copy()
+    info.loc[info.index[3], "sample_id"] = info["sample_id"].iloc[2]
+    return data, info, "appear more than once"
+
+
 @pytest.mark.parametrize(
     "corrupt",
-    [_drop_info_sample, _extra_info_sample, _no_qc, _one_batch, _non_numeric, _empty_feature, _one_sample_batch],
+    [_drop_info_sample, _extra_info_sample, _no_qc, _one_batch, _non_numeric, _empty_feature,
+     _one_sample_batch, _missing_batch, _duplicated_sample],
 )
 def test_bad_input_stops_the_run_before_training(kedro_project_copy, corrupt):
     data, info, named = corrupt(*simulated_tables())
