@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.conftest import run_kedro
 
 from omicsgen.preprocessing import simulate_metabolomics, write_metabolomics_csv
 from omicsgen.preprocessing.validate import InputValidationError
+from tests.conftest import run_kedro
 
 OUTPUTS = ["Ori.csv", "Ys.csv", "Rec.csv", "Codes.csv", "Rec_nobe.csv", "ComBat.csv", "train.csv",
            "config.json", "early_stop_info.json", "corrected.h5ad"]

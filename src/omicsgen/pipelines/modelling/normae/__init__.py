@@ -3,7 +3,11 @@ corrects; ``kedro run --pipelines normae_remove`` applies the saved model only."
 
 from kedro.pipeline import Pipeline
 
-from omicsgen.pipelines.modelling.normae.pipeline import DATASET, create_pipeline, create_remove_pipeline
+from omicsgen.pipelines.modelling.normae.pipeline import (
+    DATASET,
+    create_pipeline,
+    create_remove_pipeline,
+)
 
 DATASETS = (DATASET,)
 

@@ -87,6 +87,8 @@ def remove(model_input: ad.AnnData, checkpoint: dict[str, Any], device: str) -> 
     corrected.layers[CORRECTED] = restore_original_scale(outputs["corrected"], model_input)
     corrected.obsm[LATENT] = outputs["latent"]
     corrected.uns["normae"] = {
+        "input_file": source_of(model_input),
+        "info_file": str(model_input.uns.get("info_file", "")),
         "selected": dict(checkpoint.get("selected", {})),
         "remove_seconds": time.perf_counter() - start,
     }

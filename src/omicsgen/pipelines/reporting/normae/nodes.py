@@ -69,7 +69,8 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
         "class_auc_within_0.02_of_uncorrected": normae["class_auc"] >= results["uncorrected"]["class_auc"] - 0.02,
     }
     return {
-        "data_file": source_of(corrected),
+        "input_file": corrected.uns.get("normae", {}).get("input_file", source_of(corrected)),
+        "info_file": corrected.uns.get("normae", {}).get("info_file", ""),
         "n_samples": corrected.n_obs,
         "n_features": corrected.n_vars,
         "n_qc": int(obs[params["keys"]["qc"]].astype(bool).sum()),
