@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -69,7 +70,10 @@ class RunSummaryHook:
         )
         if not written:
             return
-        reports = [p for p in written if "08_reporting" in p]
         logger.info("omicsgen wrote %d files under data/", len(written))
-        for path in reports:
-            logger.info("report: %s", path)
+        summary = [p for p in written if p.endswith("report.html")]
+        reports = [p for p in written if "08_reporting" in p and p not in summary]
+        if reports and not summary:
+            logger.info("results: %s", ", ".join(sorted({str(Path(p).parent) for p in reports})))
+        for path in summary:
+            logger.info("summary report: %s (open it in a browser)", path)

@@ -5,7 +5,8 @@
   ``pipelines/reporting``.
 - one pipeline per method (``kedro run --pipelines scgen``): the data engineering it
   needs, its modelling and its reporting; plus any extra pipelines a method declares.
-- ``__default__``: everything, on the shipped data.
+- ``__default__``: everything, on the shipped data, ending in the summary report
+  ``data/08_reporting/report.html``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kedro.pipeline import Pipeline
 
 from omicsgen.pipelines import data_engineering
 from omicsgen.pipelines.methods import discover_methods
+from omicsgen.pipelines.reporting.summary import create_summary_pipeline
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -29,6 +31,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines.update(method.extra)
         modelling += method.modelling
         reporting += method.reporting
+    if reporting.nodes:
+        reporting += create_summary_pipeline(sorted(reporting.all_outputs()))
     pipelines["modelling"] = modelling
     pipelines["reporting"] = reporting
     pipelines["__default__"] = data + modelling + reporting

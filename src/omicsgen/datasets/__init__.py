@@ -1,6 +1,13 @@
 """Kedro datasets the ecosystem lacks."""
 
 from omicsgen.datasets.anndata_dataset import AnnDataDataset
+from omicsgen.datasets.report_datasets import FigureDataset, OptionalCSVDataset, OptionalJSONDataset
 from omicsgen.datasets.torch_checkpoint_dataset import TorchCheckpointDataset
 
-__all__ = ["AnnDataDataset", "TorchCheckpointDataset"]
+__all__ = [
+    "AnnDataDataset",
+    "FigureDataset",
+    "OptionalCSVDataset",
+    "OptionalJSONDataset",
+    "TorchCheckpointDataset",
+]

@@ -7,27 +7,19 @@ the middle of a save leaves the previous file intact.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 import anndata as ad
-import fsspec
-from kedro.io.core import (
-    AbstractVersionedDataset,
-    DatasetError,
-    Version,
-    get_filepath_str,
-    get_protocol_and_path,
-)
+from kedro.io.core import DatasetError, Version, get_protocol_and_path
+
+from omicsgen.datasets._files import VersionedFileDataset
 
 #: ``uns`` key holding the path the AnnData was loaded from, so that validation
 #: errors can name the file.
 SOURCE_FILE_KEY = "source_file"
 
 
-class AnnDataDataset(AbstractVersionedDataset[ad.AnnData, ad.AnnData]):
+class AnnDataDataset(VersionedFileDataset):
     """Load and save :class:`anndata.AnnData` objects as h5ad through fsspec.
 
     Example catalog entry::
@@ -50,8 +42,6 @@ class AnnDataDataset(AbstractVersionedDataset[ad.AnnData, ad.AnnData]):
         metadata: Free-form metadata (kedro-viz reads ``kedro-viz.layer``).
     """
 
-    DEFAULT_SAVE_ARGS: dict[str, Any] = {}
-
     def __init__(  # noqa: PLR0913
         self,
         *,
@@ -64,25 +54,16 @@ class AnnDataDataset(AbstractVersionedDataset[ad.AnnData, ad.AnnData]):
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, path = get_protocol_and_path(filepath, version)
         if backed not in (None, "r", "r+"):
             raise DatasetError(f"AnnDataDataset: backed must be null, 'r' or 'r+', got {backed!r}")
-        if backed and protocol != "file":
-            raise DatasetError(
-                f"AnnDataDataset: backed loading needs a local file, not '{filepath}'"
-            )
-        self._protocol = protocol
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
+        if backed and get_protocol_and_path(filepath)[0] != "file":
+            raise DatasetError(f"AnnDataDataset: backed loading needs a local file, not '{filepath}'")
+        super().__init__(
+            filepath=filepath, version=version, credentials=credentials, fs_args=fs_args, metadata=metadata
+        )
         self._backed = backed
         self._load_args = dict(load_args or {})
-        self._save_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
-        self.metadata = metadata
-        super().__init__(
-            filepath=PurePosixPath(path),
-            version=version,
-            exists_function=self._fs.exists,
-            glob_function=self._fs.glob,
-        )
+        self._save_args = dict(save_args or {})
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -95,7 +76,7 @@ class AnnDataDataset(AbstractVersionedDataset[ad.AnnData, ad.AnnData]):
         }
 
     def load(self) -> ad.AnnData:
-        load_path = get_filepath_str(self._get_load_path(), self._protocol)
+        load_path = self._load_path()
         if not self._fs.exists(load_path):
             raise DatasetError(f"h5ad file not found: '{load_path}'")
         try:
@@ -114,54 +95,11 @@ class AnnDataDataset(AbstractVersionedDataset[ad.AnnData, ad.AnnData]):
 
     def save(self, data: ad.AnnData) -> None:
         if not isinstance(data, ad.AnnData):
-            raise DatasetError(
-                f"AnnDataDataset can only save AnnData objects, got {type(data).__name__}"
-            )
-        save_path = get_filepath_str(self._get_save_path(), self._protocol)
+            raise DatasetError(f"AnnDataDataset can only save AnnData objects, got {type(data).__name__}")
         # The source path describes where an object was loaded from, not where it goes.
-        uns = data.uns
-        source = uns.pop(SOURCE_FILE_KEY, None)
+        source = data.uns.pop(SOURCE_FILE_KEY, None)
         try:
-            if self._protocol == "file":
-                self._save_local_atomically(data, Path(save_path))
-            else:
-                self._save_remote(data, save_path)
+            self._write_atomically(self._save_path(), lambda path: data.write_h5ad(path, **self._save_args))
         finally:
             if source is not None:
-                uns[SOURCE_FILE_KEY] = source
-        self._invalidate_cache()
-
-    def _save_local_atomically(self, data: ad.AnnData, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
-            data.write_h5ad(tmp_name, **self._save_args)
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-
-    def _save_remote(self, data: ad.AnnData, save_path: str) -> None:
-        with tempfile.TemporaryDirectory() as tmp_dir:
-            local = Path(tmp_dir) / "data.h5ad"
-            data.write_h5ad(local, **self._save_args)
-            # Upload under a temporary name first: a failed upload never replaces the target.
-            partial = f"{save_path}.partial"
-            self._fs.put_file(str(local), partial)
-            self._fs.mv(partial, save_path)
-
-    def _exists(self) -> bool:
-        try:
-            load_path = get_filepath_str(self._get_load_path(), self._protocol)
-        except DatasetError:
-            return False
-        return self._fs.exists(load_path)
-
-    def _release(self) -> None:
-        super()._release()
-        self._invalidate_cache()
-
-    def _invalidate_cache(self) -> None:
-        filepath = get_filepath_str(self._filepath, self._protocol)
-        self._fs.invalidate_cache(filepath)
+                data.uns[SOURCE_FILE_KEY] = source

@@ -12,6 +12,7 @@ progress bar, the per-epoch history, wall time and peak memory.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import random
 import resource
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainingConfig:
@@ -206,6 +208,16 @@ def fit(
     epochs_since_best = 0
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    logger.info(
+        "%s: %d training / %d validation samples, batch %d, up to %d epochs, seed %d, device %s",
+        description,
+        len(next(iter(train.values()))),
+        len(next(iter(validation.values()))) if validation else 0,
+        config.batch_size,
+        config.max_epochs,
+        config.seed,
+        device,
+    )
 
     start = time.perf_counter()
     bar = tqdm(
@@ -263,6 +275,17 @@ def fit(
     result.seconds = time.perf_counter() - start
     result.seconds_per_epoch = result.seconds / max(result.epochs_run, 1)
     result.peak_memory_mb = peak_memory_mb(device)
+    logger.info(
+        "%s: %d epochs in %.1f s (%.3f s/epoch), best %s %.5g at epoch %s%s",
+        description,
+        result.epochs_run,
+        result.seconds,
+        result.seconds_per_epoch,
+        key,
+        result.best_value,
+        result.best_epoch,
+        ", stopped early" if result.stopped_early else "",
+    )
     return result
 
 

@@ -1,0 +1,70 @@
+"""What a user sees after `kedro run`: the summary report and the notebooks.
+
+One session-scoped run of the whole default pipeline in the `test` environment feeds
+every test here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from omicsgen.pipelines.methods import discover_methods
+from tests.conftest import PROJECT_ROOT, copy_project, run_kedro
+
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("default_run") / "project")
+    run_kedro(project)
+    return project
+
+
+def test_report_has_a_section_per_method_with_its_numbers(default_run):
+    page = (default_run / "data" / "08_reporting" / "report.html").read_text()
+    methods = discover_methods()
+    assert methods, "no method pipelines registered"
+    for method in methods:
+        section = re.search(rf'<section class="method[^"]*" id="{method}">(.*?)</section>', page, re.S)
+        assert section, f"no section for {method}"
+        metrics_file = default_run / "data" / "08_reporting" / method / "metrics.json"
+        assert metrics_file.is_file(), f"{method} wrote no metrics.json"
+        assert "Not run" not in section.group(1)
+        assert "<img" in section.group(1), f"{method} section has no figure"
+        # every number in the section's first table comes from metrics.json
+        numbers = re.findall(r"<td>(-?\d[\d,]*\.?\d*(?:e[-+]?\d+)?)</td>", section.group(1))
+        assert numbers, f"{method} section shows no numbers"
+        flat = json.dumps(json.loads(metrics_file.read_text()))
+        values = [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", flat)]
+        for shown in numbers[:10]:
+            number = float(shown.replace(",", ""))
+            assert any(abs(number - v) <= 5e-4 * max(1.0, abs(v)) for v in values), f"{method}: {shown} not in metrics.json"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_runs_headless(default_run, notebook, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("KEDRO_ENV", "test")
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    workdir = default_run / "notebooks"
+    workdir.mkdir(exist_ok=True)
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+def test_notebooks_exist_for_every_job():
+    assert len(NOTEBOOKS) >= 5, [n.name for n in NOTEBOOKS]
+    for notebook in NOTEBOOKS:
+        text = notebook.read_text()
+        assert "%load_ext kedro.ipython" in text and "catalog.load(" in text, notebook.name

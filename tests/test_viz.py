@@ -1,0 +1,116 @@
+"""kedro-viz: the static build lists the pipelines' nodes, layers and namespaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import os
+import subprocess
+import sys
+
+from omicsgen.pipelines.data_engineering import DATASETS
+
+
+def test_kedro_viz_build_lists_data_engineering_nodes(kedro_project_copy):
+    project = kedro_project_copy
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "kedro", "viz", "build"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    main = json.loads((project / "build" / "api" / "main").read_text())
+    tasks = {node["id"]: node for node in main["nodes"] if node["type"] == "task"}
+    modular = {node.get("modular_pipelines", [None])[0] for node in tasks.values() if node.get("modular_pipelines")}
+    assert set(DATASETS) <= modular
+    names = {node["name"] for node in tasks.values()}
+    assert {"validate", "qc_filter", "normalise", "balance_by_cell_type", "validate_and_join_tables"} <= names
+    assert ["raw", "intermediate", "primary", "model_input"] == main["layers"][:4]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _chromium() -> str:
+    import shutil
+
+    import pytest
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            raise AssertionError("chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    return path
+
+
+def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
+    """Serve kedro-viz on a free localhost port and look at it in headless Chromium."""
+    import time
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from omicsgen.pipeline_registry import register_pipelines
+
+    chromium = _chromium()
+    project = kedro_project_copy
+    port = _free_port()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=5).read()
+                break
+            except OSError:
+                assert server.poll() is None, "kedro viz run exited"
+                assert time.monotonic() < deadline, "kedro viz did not come up in 180 s"
+                time.sleep(1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+            page.wait_for_selector(".pipeline-node--modularPipeline", timeout=60_000)
+            rendered = set(page.locator(".pipeline-node--modularPipeline").all_text_contents())
+            screenshot = project / "data" / "08_reporting" / "kedro_viz_flowchart.png"
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot))
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    namespaces = {name.split(".")[0] for name in (n.namespace for n in register_pipelines()["__default__"].nodes) if name}
+    assert namespaces <= rendered, f"flowchart shows {sorted(rendered)}, expected {sorted(namespaces)}"
+    assert screenshot.stat().st_size > 10_000
+    # keep the latest screenshot where a person looks for reports
+    target = Path(__file__).resolve().parents[1] / "data" / "08_reporting" / screenshot.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(screenshot.read_bytes())
