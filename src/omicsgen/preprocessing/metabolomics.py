@@ -32,6 +32,30 @@ def _check_info_columns(info: pd.DataFrame, columns: list[str]) -> None:
         )
 
 
+def _check_info_values(info: pd.DataFrame, sample_column: str, columns: list[str]) -> None:
+    """Every sample has an id (once) and a value in each required column: an empty batch
+    would otherwise become a batch called 'nan'."""
+    source = source_of(info)
+    no_id = info.index[info[sample_column].isna()]
+    if len(no_id):
+        raise InputValidationError(
+            f"{source}: column '{sample_column}' is empty on line(s) {preview(no_id + 2)}"
+        )
+    ids = info[sample_column].astype(str)
+    duplicated = ids[ids.duplicated()]
+    if len(duplicated):
+        raise InputValidationError(
+            f"{source}: samples {preview(duplicated.unique())} appear more than once in "
+            f"column '{sample_column}'"
+        )
+    for column in columns:
+        empty = ids[info[column].isna()]
+        if len(empty):
+            raise InputValidationError(
+                f"{source}: column '{column}' is empty for samples {preview(empty)}"
+            )
+
+
 def _numeric_intensities(data: pd.DataFrame) -> pd.DataFrame:
     numeric = data.apply(pd.to_numeric, errors="coerce")
     not_numeric = numeric.isna() & data.notna()
@@ -85,6 +109,7 @@ def metabolomics_to_anndata(  # noqa: PLR0913
     if len(duplicated):
         raise InputValidationError(f"{data_source}: duplicated features {preview(duplicated)}")
     _check_info_columns(info, [sample_column, batch_column, class_column, order_column])
+    _check_info_values(info, sample_column, [batch_column, class_column, order_column])
     info = info.copy()
     info[sample_column] = info[sample_column].astype(str)
     data.columns = data.columns.astype(str)
