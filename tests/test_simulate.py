@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from omicsgen.preprocessing import simulate_metabolomics, simulate_scrna_counts, write_metabolomics_csv
+from omicsgen.preprocessing import (
+    simulate_metabolomics,
+    simulate_scrna_counts,
+    write_metabolomics_csv,
+)
 
 
 def test_scrna_simulation_is_deterministic_and_chunk_stable():

@@ -7,7 +7,6 @@ every test here.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
