@@ -428,11 +428,11 @@ def preprocess_counts(  # noqa: PLR0913
 ) -> ad.AnnData:
     """scGAN's preprocessing of raw counts → a new AnnData whose X the GAN trains on.
 
-    Counts are validated (non-negative integers), genes seen in fewer than
-    ``min_cells_per_gene`` cells are dropped, optionally only the ``n_top_genes`` most
-    variable genes (Seurat flavour on log1p of normalised counts) are kept, cells with fewer
-    than ``min_genes_per_cell`` expressed genes are dropped, and every cell is scaled to
-    ``library_size`` total counts (no log). The gene subset is chosen before scaling, so
+    Counts are validated (non-negative integers), cells with fewer than
+    ``min_genes_per_cell`` expressed genes and then genes seen in fewer than
+    ``min_cells_per_gene`` cells are dropped (the original's order), optionally only the
+    ``n_top_genes`` most variable genes (Seurat flavour on log1p of normalised counts) are
+    kept, and every cell is scaled to ``library_size`` total counts (no log). The gene subset is chosen before scaling, so
     every real cell sums to ``library_size`` exactly like the LSN layer's output.
     Cell types with fewer than ``min_cells_per_type`` cells are removed with a warning.
     """
@@ -461,15 +461,17 @@ def preprocess_counts(  # noqa: PLR0913
         obs=pd.DataFrame({cell_type_key: adata.obs[cell_type_key].astype(str).to_numpy()}, index=adata.obs_names),
         var=pd.DataFrame(index=adata.var_names),
     )
+    sc.pp.filter_cells(out, min_genes=min_genes_per_cell)
+    if out.n_obs == 0:
+        raise InputValidationError(f"{source}: no cell has {min_genes_per_cell} expressed genes")
     sc.pp.filter_genes(out, min_cells=min_cells_per_gene)
     if n_top_genes is not None and n_top_genes < out.n_vars:
         scaled = sc.pp.normalize_total(out, target_sum=library_size, copy=True)
         sc.pp.log1p(scaled)
         sc.pp.highly_variable_genes(scaled, n_top_genes=n_top_genes, flavor="seurat")
         out = out[:, scaled.var["highly_variable"].to_numpy()].copy()
-    sc.pp.filter_cells(out, min_genes=min_genes_per_cell)
-    if out.n_obs == 0:
-        raise InputValidationError(f"{source}: no cell has {min_genes_per_cell} expressed genes")
+        # a cell without counts in the subset cannot be scaled to the library size
+        out = out[np.asarray(out.X.sum(axis=1)).ravel() > 0].copy()
     sizes = out.obs[cell_type_key].value_counts()
     too_small = sorted(str(t) for t, n in sizes.items() if n < min_cells_per_type)
     logger = logging.getLogger(__name__)

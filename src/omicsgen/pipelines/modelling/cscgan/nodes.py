@@ -108,18 +108,24 @@ def split_for_augmentation(cells: ad.AnnData, params: dict[str, Any]) -> tuple[a
 
 
 def train_augmentation_model(train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
-    """cscGAN trained on the downsampled training split only (no test cell is seen)."""
-    conditional = params["model"].get("conditional", True)
-    if not conditional:
-        raise ValueError("the augmentation experiment needs the conditional cscGAN (model.conditional: true)")
+    """A GAN trained on the downsampled training split only (no test cell is seen)."""
     return _train(train, params, params["augmentation"]["training"])
 
 
 def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """As many cells of the rare type as it had in the training split before downsampling."""
+    """As many cells of the rare type as it had in the training split before downsampling.
+
+    The unconditional scGAN cannot be asked for a type: it generates ``unconditional_pool``
+    times as many cells and keeps those its nearest real cells label as the rare type
+    (possibly fewer than asked; the count is in the metrics).
+    """
     options = params["augmentation"]
-    n = options.get("n_added") or train.uns["cscgan_rare_cells_before_downsampling"]
-    return _generate(checkpoint, train, {options["rare_cell_type"]: int(n)}, params, "augmentation")
+    rare = options["rare_cell_type"]
+    n = int(options.get("n_added") or train.uns["cscgan_rare_cells_before_downsampling"])
+    if params["model"].get("conditional", True):
+        return _generate(checkpoint, train, {rare: n}, params, "augmentation")
+    pool = _generate(checkpoint, train, {rare: n * int(options.get("unconditional_pool", 20))}, params, "augmentation")
+    return pool[np.flatnonzero(pool.obs["cell_type"].astype(str).to_numpy() == rare)[:n]].copy()
 
 
 def rare_type_f1(train: ad.AnnData, test: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]) -> dict:
