@@ -11,7 +11,11 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from omicsgen.metrics.augmentation import augmentation_experiment, downsample_label, stratified_test_split
+from omicsgen.metrics.augmentation import (
+    augmentation_experiment,
+    downsample_label,
+    stratified_test_split,
+)
 from omicsgen.metrics.generation import (
     classifier_auc,
     density_coverage,
@@ -20,9 +24,9 @@ from omicsgen.metrics.generation import (
     mmd_rbf,
 )
 from omicsgen.models.cscgan import (
+    Critic,
     CscganConfig,
     CscganModel,
-    Critic,
     Generator,
     assign_cell_types,
     generate_cells,
@@ -33,6 +37,7 @@ from omicsgen.pipelines.modelling.cscgan import nodes as modelling_nodes
 from omicsgen.preprocessing.validate import SOURCE_FILE_KEY, InputValidationError
 
 from .conftest import run_kedro
+
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():

@@ -72,7 +72,12 @@ def train_model(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
 
 
 def _generate(checkpoint: dict, reference: ad.AnnData, counts: dict[str, int], params: dict[str, Any], prefix: str):
-    from omicsgen.models.cscgan import CscganModel, assign_cell_types, generate_cells, generated_anndata
+    from omicsgen.models.cscgan import (
+        CscganModel,
+        assign_cell_types,
+        generate_cells,
+        generated_anndata,
+    )
 
     model = CscganModel.from_checkpoint(checkpoint)
     cells, labels = generate_cells(model, counts, seed=params["seed"], device=params["device"])
