@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import f1_score, precision_score, recall_score
+
+from omicsgen.metrics.generation import ReferenceSpace
 
 
 def stratified_test_split(labels: np.ndarray, test_fraction: float, seed: int = 0) -> np.ndarray:
@@ -50,11 +51,10 @@ def _fit_and_score(  # noqa: PLR0913
     n_trees: int,
     seed: int,
 ) -> dict[str, float]:
-    n_components = int(min(n_components, train_x.shape[0] - 1, train_x.shape[1]))
-    pca = PCA(n_components=n_components, random_state=seed).fit(np.log1p(train_x))
+    space = ReferenceSpace.fit(train_x, n_components, seed)
     forest = RandomForestClassifier(n_estimators=n_trees, random_state=seed, n_jobs=1)
-    forest.fit(pca.transform(np.log1p(train_x)), train_y)
-    predicted = forest.predict(pca.transform(np.log1p(test_x)))
+    forest.fit(space.transform(train_x), train_y)
+    predicted = forest.predict(space.transform(test_x))
     truth, guess = test_y == rare, predicted == rare
     return {
         "f1": float(f1_score(truth, guess, zero_division=0)),

@@ -500,10 +500,10 @@ def assign_cell_types(
     real: np.ndarray, real_labels: Sequence[str], cells: np.ndarray, k: int = 15, n_components: int = 50, seed: int = 0
 ) -> np.ndarray:
     """Label cells (e.g. from the unconditional scGAN) by their nearest real cells (log1p, PCA)."""
-    from sklearn.decomposition import PCA
     from sklearn.neighbors import KNeighborsClassifier
 
-    n_components = int(min(n_components, real.shape[0] - 1, real.shape[1]))
-    pca = PCA(n_components=n_components, random_state=seed).fit(np.log1p(real))
-    knn = KNeighborsClassifier(n_neighbors=min(k, len(real))).fit(pca.transform(np.log1p(real)), np.asarray(real_labels))
-    return knn.predict(pca.transform(np.log1p(cells)))
+    from omicsgen.metrics.generation import ReferenceSpace
+
+    space = ReferenceSpace.fit(real, n_components, seed)
+    knn = KNeighborsClassifier(n_neighbors=min(k, len(real))).fit(space.transform(real), np.asarray(real_labels))
+    return knn.predict(space.transform(cells))

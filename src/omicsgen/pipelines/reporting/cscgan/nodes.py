@@ -61,14 +61,13 @@ def collect_metrics(
 def umap_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]):
     """UMAP of real and generated cells together (log1p → PCA → UMAP)."""
     import umap
-    from sklearn.decomposition import PCA
 
+    from omicsgen.metrics.generation import ReferenceSpace
     from omicsgen.plots.cscgan import umap_overlay
 
     key = params["input"]["cell_type_key"]
-    both = np.log1p(np.vstack([_dense(cells), _dense(generated)]))
-    n_components = int(min(50, both.shape[0] - 1, both.shape[1]))
-    pcs = PCA(n_components=n_components, random_state=params["seed"]).fit_transform(both)
+    both = np.vstack([_dense(cells), _dense(generated)])
+    pcs = ReferenceSpace.fit(both, seed=params["seed"]).transform(both)
     embedding = umap.UMAP(n_neighbors=15, random_state=params["seed"]).fit_transform(pcs)
     labels = np.r_[cells.obs[key].astype(str).to_numpy(), generated.obs["cell_type"].astype(str).to_numpy()]
     flags = np.r_[np.zeros(cells.n_obs, bool), np.ones(generated.n_obs, bool)]
