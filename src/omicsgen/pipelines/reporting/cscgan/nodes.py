@@ -28,6 +28,8 @@ def evaluate_generated_cells(cells: ad.AnnData, generated: ad.AnnData, params: d
         seed=params["seed"],
         **params["evaluation"],
     )
+    # types too small to condition on (preprocessing.min_cells_per_type), warned about there
+    result["excluded_cell_types"] = list(cells.uns["cscgan_preprocessing"]["excluded_cell_types"])
     for row in summary_table(result):
         logger.info(
             "%-12s %-18s AUC %.3f  MMD %.4f  mean r %.3f  coverage %.3f",
