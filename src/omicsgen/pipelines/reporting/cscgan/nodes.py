@@ -1,0 +1,102 @@
+"""cscgan reporting nodes: metrics and figures of real vs generated cells."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anndata as ad
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def _dense(adata: ad.AnnData) -> np.ndarray:
+    return adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+
+
+def evaluate_generated_cells(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]) -> dict[str, Any]:
+    """Real-vs-generated metrics beside the real-vs-real control, overall and per cell type."""
+    from omicsgen.metrics.generation import evaluate_generation, summary_table
+
+    key = params["input"]["cell_type_key"]
+    result = evaluate_generation(
+        _dense(cells),
+        cells.obs[key].astype(str).to_numpy(),
+        _dense(generated),
+        generated.obs["cell_type"].astype(str).to_numpy(),
+        seed=params["seed"],
+        **params["evaluation"],
+    )
+    # types too small to condition on (preprocessing.min_cells_per_type), warned about there
+    result["excluded_cell_types"] = list(cells.uns["cscgan_preprocessing"]["excluded_cell_types"])
+    for row in summary_table(result):
+        logger.info(
+            "%-12s %-18s AUC %.3f  MMD %.4f  mean r %.3f  coverage %.3f",
+            row["cell_type"], row["comparison"], row["classifier_auc"], row["mmd"],
+            row["mean_correlation"], row["coverage"],
+        )
+    return result
+
+
+def collect_metrics(
+    generation: dict[str, Any], augmentation: dict[str, Any], training: dict[str, Any],
+    augmentation_training: dict[str, Any], params: dict[str, Any],
+) -> dict[str, Any]:
+    """metrics.json: realism, augmentation and what the training runs cost."""
+    def cost(record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "generator_steps": record["config"].get("generator_steps"),
+            "seconds": record["seconds"],
+            "device": record["device"],
+            "peak_memory_mb": record["peak_memory_mb"],
+        }
+
+    return {
+        "model": "cscGAN" if params["model"].get("conditional", True) else "scGAN",
+        "generation": generation,
+        "augmentation": augmentation,
+        "training": {"main": cost(training), "augmentation": cost(augmentation_training)},
+    }
+
+
+def umap_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]):
+    """UMAP of real and generated cells together (log1p → PCA → UMAP)."""
+    import umap
+
+    from omicsgen.metrics.generation import ReferenceSpace
+    from omicsgen.plots.cscgan import umap_overlay
+
+    key = params["input"]["cell_type_key"]
+    both = np.vstack([_dense(cells), _dense(generated)])
+    pcs = ReferenceSpace.fit(both, seed=params["seed"]).transform(both)
+    embedding = umap.UMAP(n_neighbors=15, random_state=params["seed"]).fit_transform(pcs)
+    labels = np.r_[cells.obs[key].astype(str).to_numpy(), generated.obs["cell_type"].astype(str).to_numpy()]
+    flags = np.r_[np.zeros(cells.n_obs, bool), np.ones(generated.n_obs, bool)]
+    return umap_overlay(embedding, labels, flags)
+
+
+def marker_violin_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]):
+    """Violins of marker genes per cell type, real vs generated (missing genes are logged)."""
+    from omicsgen.plots.cscgan import marker_violins
+
+    key = params["input"]["cell_type_key"]
+    wanted = list(params["figures"]["marker_genes"])
+    genes = [g for g in wanted if g in cells.var_names and g in generated.var_names]
+    if len(genes) < len(wanted):
+        logger.warning("marker genes not in the model's genes, not plotted: %s", sorted(set(wanted) - set(genes)))
+    types = sorted(set(generated.obs["cell_type"].astype(str)) & set(cells.obs[key].astype(str)))
+
+    def by_type(adata: ad.AnnData, column: str) -> dict[str, dict[str, np.ndarray]]:
+        labels = adata.obs[column].astype(str).to_numpy()
+        matrix = adata[:, genes].X
+        matrix = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
+        return {g: {t: matrix[labels == t, j] for t in types} for j, g in enumerate(genes)}
+
+    return marker_violins(by_type(cells, key), by_type(generated, "cell_type"), genes, types)
+
+
+def training_curves_figure(training: dict[str, Any]):
+    from omicsgen.plots.cscgan import training_curves
+
+    return training_curves(training["history"], training["config"]["generator_steps_per_epoch"])
