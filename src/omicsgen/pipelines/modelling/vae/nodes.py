@@ -12,8 +12,8 @@ import anndata as ad
 from omicsgen.preprocessing.validate import InputValidationError, check_obs_columns, source_of
 
 
-def choose_cells(default: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """The cells to embed: ``default`` (a catalog AnnData), or ``params["file"]`` when set.
+def choose_cells(default: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
+    """The cells to embed: ``default`` (a catalog AnnData), or ``section["input"]["file"]`` when set.
 
     ``file`` may be any ``.h5ad`` (e.g. another catalog AnnData's file) or a CSV of
     samples × features whose ``label_key``/``split_key`` columns, if present, are kept as
@@ -22,6 +22,7 @@ def choose_cells(default: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     from omicsgen.models.vae import check_features
     from omicsgen.preprocessing.feature_table import read_samples_by_features
 
+    params = section.get("input", {})
     label_key, split_key = params.get("label_key"), params.get("split_key")
     if params.get("file"):
         cells = read_samples_by_features(params["file"], [c for c in (label_key, split_key) if c])
@@ -93,8 +94,13 @@ def cluster(embedded: ad.AnnData, params: dict[str, Any], seed: int) -> ad.AnnDa
     return out
 
 
-def featurise_sequences(records: list, params: dict[str, Any]) -> ad.AnnData:
-    """FASTA records → canonical k-mer composition scaled to [0, 1] (samples × k-mers)."""
+def featurise_sequences(records: list, section: dict[str, Any]) -> ad.AnnData:
+    """FASTA records → canonical k-mer composition scaled to [0, 1] (samples × k-mers).
+
+    ``section["kmers"]``: ``k``, ``scale``, ``label_pattern``, ``min_length``; the true
+    origin parsed by ``label_pattern`` goes to ``obs[section["input"]["label_key"]]``.
+    """
     from omicsgen.preprocessing.sequences import sequences_to_anndata
 
-    return sequences_to_anndata(records, **params)
+    label_key = section.get("input", {}).get("label_key") or "source"
+    return sequences_to_anndata(records, **section.get("kmers", {}), label_key=label_key)

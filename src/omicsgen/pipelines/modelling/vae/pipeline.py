@@ -46,7 +46,7 @@ def embedding_template(prefix: str, section: str) -> Pipeline:
 
 def cells_pipeline() -> Pipeline:
     choose = node(
-        nodes.choose_cells, ["cells_input", "params:cells.input"], "features", name="choose_cells"
+        nodes.choose_cells, ["cells_input", "params:cells"], "features", name="choose_cells"
     )
     return pipeline(
         [choose, embedding_template("", "cells")],
@@ -58,7 +58,7 @@ def cells_pipeline() -> Pipeline:
 def binning_pipeline() -> Pipeline:
     featurise = node(
         nodes.featurise_sequences,
-        ["binning_reads", "params:binning.kmers"],
+        ["binning_reads", "params:binning"],
         "binning_features",
         name="binning_kmer_composition",
     )

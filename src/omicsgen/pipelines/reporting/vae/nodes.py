@@ -13,14 +13,21 @@ EMBEDDINGS = ("vae", "pca")
 CLUSTERINGS = ("leiden", "hdbscan")
 
 
+def _label_key(section: dict[str, Any]) -> str | None:
+    return section.get("input", {}).get("label_key")
+
+
 def clustering_metrics(
-    embedding: ad.AnnData, label_key: str | None, seed: int, per_bin: bool = False
+    embedding: ad.AnnData, section: dict[str, Any], seed: int, per_bin: bool = False
 ) -> dict[str, Any]:
-    """ARI/NMI of every clustering vs ``obs[label_key]`` and the labels' silhouette, per embedding.
+    """ARI/NMI of every clustering vs the known labels and their silhouette, per embedding.
+
+    The labels are ``obs[section["input"]["label_key"]]``.
 
     ``per_bin`` adds each cluster's precision/recall against its majority label (binning).
     Without known labels only cluster counts are reported.
     """
+    label_key = _label_key(section)
     report: dict[str, Any] = {"n_samples": int(embedding.n_obs), "n_features": int(embedding.n_vars)}
     labelled = bool(label_key) and label_key in embedding.obs
     if labelled:
@@ -45,12 +52,13 @@ def clustering_metrics(
     return report
 
 
-def binning_metrics(embedding: ad.AnnData, label_key: str | None, seed: int) -> dict[str, Any]:
-    return clustering_metrics(embedding, label_key, seed, per_bin=True)
+def binning_metrics(embedding: ad.AnnData, section: dict[str, Any], seed: int) -> dict[str, Any]:
+    return clustering_metrics(embedding, section, seed, per_bin=True)
 
 
-def umap_figure(embedding: ad.AnnData, label_key: str | None, metrics: dict[str, Any]):
+def umap_figure(embedding: ad.AnnData, section: dict[str, Any], metrics: dict[str, Any]):
     """UMAPs of VAE and PCA (rows) coloured by the known labels, Leiden and HDBSCAN (columns)."""
+    label_key = _label_key(section)
     columns = ([label_key] if label_key and label_key in embedding.obs else []) + [
         f"{{name}}_{method}" for method in CLUSTERINGS
     ]

@@ -12,13 +12,13 @@ def cells_reporting() -> Pipeline:
         [
             node(
                 nodes.clustering_metrics,
-                ["embedding", "params:cells.input.label_key", "params:seed"],
+                ["embedding", "params:cells", "params:seed"],
                 "metrics",
                 name="clustering_metrics",
             ),
             node(
                 nodes.umap_figure,
-                ["embedding", "params:cells.input.label_key", "metrics"],
+                ["embedding", "params:cells", "metrics"],
                 "umap_figure",
                 name="umap_figure",
             ),
@@ -33,13 +33,13 @@ def binning_reporting() -> Pipeline:
         [
             node(
                 nodes.binning_metrics,
-                ["binning_embedding", "params:binning.kmers.label_key", "params:seed"],
+                ["binning_embedding", "params:binning", "params:seed"],
                 "binning_metrics",
                 name="binning_metrics",
             ),
             node(
                 nodes.umap_figure,
-                ["binning_embedding", "params:binning.kmers.label_key", "binning_metrics"],
+                ["binning_embedding", "params:binning", "binning_metrics"],
                 "binning_umap_figure",
                 name="binning_umap_figure",
             ),
