@@ -15,7 +15,12 @@ from typing import Any
 import fsspec
 from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
 
-from omicsgen.preprocessing.sequences import SequenceRecord, SequenceRecords, format_fasta, parse_fasta
+from omicsgen.preprocessing.sequences import (
+    SequenceRecord,
+    SequenceRecords,
+    format_fasta,
+    parse_fasta,
+)
 
 
 class FastaDataset(AbstractDataset[list, list]):

@@ -52,18 +52,47 @@ def umap_layout(adata: ad.AnnData, name: str, min_dist: float = 0.5, seed: int =
         adata.obsm["X_umap"] = previous
 
 
-def leiden_clusters(adata: ad.AnnData, name: str, resolution: float = 1.0, seed: int = 0) -> None:
-    """Leiden communities of the ``name`` kNN graph into ``obs["<name>_leiden"]``."""
-    sc.tl.leiden(
-        adata,
-        resolution=resolution,
-        random_state=seed,
-        neighbors_key=f"neighbors_{name}",
-        key_added=f"{name}_leiden",
-        flavor="igraph",
-        n_iterations=2,
-        directed=False,
-    )
+def leiden_clusters(
+    adata: ad.AnnData,
+    name: str,
+    resolution: float | list[float] = 1.0,
+    seed: int = 0,
+    labels: pd.Series | None = None,
+) -> dict[str, float]:
+    """Leiden communities of the ``name`` kNN graph into ``obs["<name>_leiden"]``.
+
+    A list of resolutions with known ``labels`` keeps the one whose clusters have the
+    highest NMI with the labels (scIB's optimal-resolution clustering; every embedding
+    gets the same grid, so the comparison stays fair). Returns ``{resolution: NMI}`` and
+    ``"selected"`` (empty for a single resolution).
+    """
+    from sklearn.metrics import normalized_mutual_info_score
+
+    key = f"{name}_leiden"
+    grid = [float(r) for r in resolution] if isinstance(resolution, list | tuple) else [float(resolution)]
+    if len(grid) > 1 and labels is None:
+        raise ValueError(f"{name}: a list of Leiden resolutions needs known labels to choose one")
+    scores: dict[str, float] = {}
+    best: tuple[float, pd.Series] | None = None
+    for value in grid:
+        sc.tl.leiden(
+            adata,
+            resolution=value,
+            random_state=seed,
+            neighbors_key=f"neighbors_{name}",
+            key_added=key,
+            flavor="igraph",
+            n_iterations=2,
+            directed=False,
+        )
+        if len(grid) == 1:
+            return {}
+        scores[str(value)] = float(normalized_mutual_info_score(labels.astype(str), adata.obs[key].astype(str)))
+        if best is None or scores[str(value)] > best[0]:
+            best = (scores[str(value)], adata.obs[key].copy(), value)
+    adata.obs[key] = best[1]
+    adata.uns[f"{key}_resolution"] = {"selected": best[2], "nmi_by_resolution": scores}
+    return scores
 
 
 def hdbscan_labels(
@@ -76,18 +105,21 @@ def hdbscan_labels(
     return np.where(labels < 0, NOISE, labels.astype(str)).astype(object)
 
 
-def cluster_embedding(adata: ad.AnnData, name: str, params: Mapping[str, Any]) -> ad.AnnData:
+def cluster_embedding(
+    adata: ad.AnnData, name: str, params: Mapping[str, Any], labels: pd.Series | None = None
+) -> ad.AnnData:
     """kNN graph, UMAP, Leiden and HDBSCAN of ``obsm["X_<name>"]``.
 
     Args:
-        params: ``seed``, ``n_neighbors``, ``umap: {min_dist}``, ``leiden: {resolution}``,
+        params: ``seed``, ``n_neighbors``, ``umap: {min_dist}``, ``leiden: {resolution}``
+            (a number, or a list to choose from with ``labels``, see :func:`leiden_clusters`),
             ``hdbscan: {min_cluster_size, min_samples, space}`` where ``space`` is
             ``latent`` (cluster the embedding itself) or ``umap`` (its 2-D layout).
     """
     seed = int(params.get("seed", 0))
     out = _with_graph(adata, name, int(params.get("n_neighbors", 15)), seed)
     umap_layout(out, name, seed=seed, **params.get("umap", {}))
-    leiden_clusters(out, name, seed=seed, **params.get("leiden", {}))
+    leiden_clusters(out, name, seed=seed, labels=labels, **params.get("leiden", {}))
     hdbscan_params = dict(params.get("hdbscan", {}))
     space = hdbscan_params.pop("space", "latent")
     if space not in ("latent", "umap"):

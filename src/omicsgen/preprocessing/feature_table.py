@@ -9,7 +9,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from omicsgen.preprocessing.validate import SOURCE_FILE_KEY, InputValidationError, preview, source_of
+from omicsgen.preprocessing.validate import (
+    SOURCE_FILE_KEY,
+    InputValidationError,
+    preview,
+    source_of,
+)
 
 
 def feature_table_to_anndata(

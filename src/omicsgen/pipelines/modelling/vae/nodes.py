@@ -84,13 +84,19 @@ def add_pca_baseline(embedded: ad.AnnData, params: dict[str, Any], seed: int) ->
 
 
 def cluster(embedded: ad.AnnData, params: dict[str, Any], seed: int) -> ad.AnnData:
-    """kNN graph, UMAP, Leiden and HDBSCAN for the VAE latent and the PCA baseline alike."""
+    """kNN graph, UMAP, Leiden and HDBSCAN for the VAE latent and the PCA baseline alike.
+
+    With a list of Leiden resolutions, each embedding keeps the one that best matches the
+    known labels (same grid for both).
+    """
     from omicsgen.models.clustering import cluster_embedding
 
     settings = {**params.get("clustering", {}), "seed": seed}
+    label_key = params.get("input", {}).get("label_key")
+    labels = embedded.obs[label_key] if label_key and label_key in embedded.obs else None
     out = embedded
     for name in ("vae", "pca"):
-        out = cluster_embedding(out, name, settings)
+        out = cluster_embedding(out, name, settings, labels=labels)
     return out
 
 

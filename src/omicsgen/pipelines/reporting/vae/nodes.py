@@ -43,6 +43,10 @@ def clustering_metrics(
                     scores[method]["bins"] = bin_purity(embedding.obs[label_key], clusters)
             else:
                 scores[method] = {"n_clusters": int(clusters[clusters != "noise"].nunique())}
+        selection = embedding.uns.get(f"{name}_leiden_resolution")
+        if selection:
+            scores["leiden"]["resolution"] = selection["selected"]
+            scores["leiden"]["nmi_by_resolution"] = dict(selection["nmi_by_resolution"])
         if labelled:
             scores["silhouette"] = label_silhouette(embedding.obsm[f"X_{name}"], embedding.obs[label_key], seed)
         report[name] = scores

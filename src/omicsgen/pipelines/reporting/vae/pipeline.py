@@ -7,51 +7,39 @@ from kedro.pipeline import Pipeline, node, pipeline
 from omicsgen.pipelines.reporting.vae import nodes
 
 
-def cells_reporting() -> Pipeline:
+def reporting_template(prefix: str, section: str, metrics_function) -> Pipeline:
+    """``<prefix>embedding`` + ``<prefix>training`` → ``<prefix>metrics`` and three figures."""
     return pipeline(
         [
             node(
-                nodes.clustering_metrics,
-                ["embedding", "params:cells", "params:seed"],
-                "metrics",
-                name="clustering_metrics",
+                metrics_function,
+                [f"{prefix}embedding", f"params:{section}", "params:seed"],
+                f"{prefix}metrics",
+                name=f"{prefix}metrics",
             ),
             node(
                 nodes.umap_figure,
-                ["embedding", "params:cells", "metrics"],
-                "umap_figure",
-                name="umap_figure",
-            ),
-            node(nodes.training_figure, "training", "training_figure", name="training_figure"),
-        ],
-        namespace="vae",
-    )
-
-
-def binning_reporting() -> Pipeline:
-    return pipeline(
-        [
-            node(
-                nodes.binning_metrics,
-                ["binning_embedding", "params:binning", "params:seed"],
-                "binning_metrics",
-                name="binning_metrics",
-            ),
-            node(
-                nodes.umap_figure,
-                ["binning_embedding", "params:binning", "binning_metrics"],
-                "binning_umap_figure",
-                name="binning_umap_figure",
+                [f"{prefix}embedding", f"params:{section}", f"{prefix}metrics"],
+                f"{prefix}umap_figure",
+                name=f"{prefix}umap_figure",
             ),
             node(
                 nodes.training_figure,
-                "binning_training",
-                "binning_training_figure",
-                name="binning_training_figure",
+                f"{prefix}training",
+                f"{prefix}training_figure",
+                name=f"{prefix}training_figure",
             ),
         ],
         namespace="vae",
     )
+
+
+def cells_reporting() -> Pipeline:
+    return reporting_template("", "cells", nodes.clustering_metrics)
+
+
+def binning_reporting() -> Pipeline:
+    return reporting_template("binning_", "binning", nodes.binning_metrics)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
