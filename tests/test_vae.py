@@ -1,0 +1,192 @@
+"""The VAE model, its training, checkpoints and gene alignment, clustering and metrics."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from omicsgen.datasets import TorchCheckpointDataset
+from omicsgen.metrics.clustering import agreement, bin_purity, label_silhouette
+from omicsgen.models import clustering
+from omicsgen.models import vae as vae_model
+from omicsgen.preprocessing import normalise_expression
+from omicsgen.preprocessing.feature_table import feature_table_to_anndata, read_samples_by_features
+from omicsgen.preprocessing.validate import InputValidationError
+
+FAST = {"max_epochs": 15, "batch_size": 64, "patience": None, "progress": False, "device": "cpu"}
+SMALL = {"hidden_dims": [64, 32], "latent_dim": 4}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These nets are tiny: on a shared 2-core machine, torch's OpenMP pool spinning against
+    other processes makes an epoch 10-50× slower than one thread does. numba (scanpy) resets
+    the OpenMP thread count when it runs, so it is pinned to one thread as well."""
+    import numba
+
+    previous = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous[0])
+    numba.set_num_threads(previous[1])
+
+
+@pytest.fixture(scope="module")
+def cells(simulated_counts):
+    adata = normalise_expression(simulated_counts, target_sum=1e4, counts_layer="counts")
+    adata.uns["source_file"] = "simulated.h5ad"
+    return adata
+
+
+def test_kl_matches_torch_distributions():
+    mean, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    posterior = torch.distributions.Normal(mean, torch.exp(0.5 * logvar))
+    prior = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    expected = torch.distributions.kl_divergence(posterior, prior).sum(dim=1)
+    torch.testing.assert_close(vae_model.kl_divergence(mean, logvar), expected)
+
+
+def test_network_shapes_and_logvar_options():
+    x = torch.rand(10, 20)
+    for logvar_activation in ("none", "softplus"):
+        config = vae_model.VAEConfig(n_features=20, latent_dim=3, logvar_activation=logvar_activation,
+                                     output_activation="sigmoid")
+        modules = vae_model.build_modules(config)
+        for m in modules.values():
+            m.eval()
+        mean, logvar = modules["encoder"](x)
+        assert mean.shape == logvar.shape == (10, 3)
+        out = modules["decoder"](mean)
+        assert out.shape == (10, 20) and out.min() >= 0 and out.max() <= 1
+        if logvar_activation == "softplus":
+            assert (logvar >= 0).all()  # the tutorial's constraint: posterior variance ≥ 1
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="logvar_activation must be one of"):
+        vae_model.VAEConfig(n_features=3, logvar_activation="exp")
+    with pytest.raises(ValueError, match="dropout must be in"):
+        vae_model.VAEConfig(n_features=3, dropout=1.5)
+    with pytest.raises(ValueError, match="'sigmoid' needs inputs scaled to \\[0, 1\\]"):
+        vae_model.resolve_output_activation("sigmoid", np.array([[0.0, 2.0]]))
+    assert vae_model.resolve_output_activation("auto", np.array([[0.0, 0.5]])) == "sigmoid"
+    assert vae_model.resolve_output_activation("auto", np.array([[0.0, 5.5]])) == "linear"
+
+
+def test_training_is_deterministic_and_learns(cells):
+    first, config, result = vae_model.train_vae(cells, SMALL, {"beta": 1.0}, {**FAST, "seed": 3})
+    second, _, result_again = vae_model.train_vae(cells, SMALL, {"beta": 1.0}, {**FAST, "seed": 3})
+    other, _, _ = vae_model.train_vae(cells, SMALL, {"beta": 1.0}, {**FAST, "seed": 4})
+    latent = [vae_model.embed(vae_model.vae_checkpoint(m, config, cells.var_names), cells, device="cpu")
+              for m in (first, second, other)]
+    np.testing.assert_array_equal(latent[0], latent[1])
+    assert not np.allclose(latent[0], latent[2])
+    assert config.output_activation == "linear" and latent[0].shape == (cells.n_obs, 4)
+    history = pd.DataFrame(result.history)
+    assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
+    assert "validation_loss" not in history  # simulated_counts has no split column: trains on all
+    def without_timing(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert without_timing(result.history) == without_timing(result_again.history)
+    # the latent separates the simulated cell types
+    assert label_silhouette(latent[0], cells.obs["cell_type"]) > 0.2
+
+
+def test_split_column_drives_validation_and_softplus_variance(cells):
+    split = cells.copy()
+    split.obs["split"] = np.where(np.arange(cells.n_obs) % 5 == 0, "validation", "train")
+    modules, _, result = vae_model.train_vae(
+        split, {**SMALL, "logvar_activation": "softplus"}, {"kl_warmup_epochs": 5}, {**FAST, "max_epochs": 6}
+    )
+    assert "validation_loss" in result.history[0]
+    _, logvar = modules["encoder"](torch.from_numpy(vae_model.check_features(split)))
+    assert (logvar >= 0).all()
+    plan = vae_model.VAETrainingPlan(modules["encoder"], modules["decoder"], beta=2.0, kl_warmup_epochs=4)
+    assert [plan.beta_at(e) for e in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
+
+
+def test_checkpoint_roundtrip_and_gene_alignment(cells, tmp_path):
+    modules, config, _ = vae_model.train_vae(cells, SMALL, {}, {**FAST, "max_epochs": 3})
+    dataset = TorchCheckpointDataset(filepath=str(tmp_path / "model.pt"))
+    dataset.save(vae_model.vae_checkpoint(modules, config, cells.var_names))
+    checkpoint = dataset.load()
+    expected = vae_model.embed(checkpoint, cells, device="cpu")
+    # genes in another order plus an extra gene: aligned by name, same latent
+    shuffled = cells[:, np.random.default_rng(0).permutation(cells.n_vars)].copy()
+    extra = ad.concat([shuffled, ad.AnnData(np.ones((cells.n_obs, 1), np.float32), obs=cells.obs[[]],
+                                            var=pd.DataFrame(index=["EXTRA"]))], axis=1)
+    extra.uns["source_file"] = "new_cells.h5ad"
+    np.testing.assert_allclose(vae_model.embed(checkpoint, extra, device="cpu"), expected, rtol=1e-5, atol=1e-6)
+    missing = extra[:, [g for g in extra.var_names if g not in ("gene_3", "gene_7")]].copy()
+    missing.uns["source_file"] = "new_cells.h5ad"
+    with pytest.raises(InputValidationError, match=r"new_cells.h5ad: 2 of the model's 300 genes are missing .*'gene_3', 'gene_7'"):
+        vae_model.embed(checkpoint, missing)
+    with pytest.raises(ValueError, match="checkpoint is for model 'scgen'"):
+        vae_model.restore_vae({**checkpoint, "model": "scgen"})
+
+
+def test_bad_matrix_rejected_before_training(cells):
+    bad = cells.copy()
+    bad.X = bad.X.toarray()
+    bad.X[4, 2] = np.nan
+    bad.uns["source_file"] = "bad.h5ad"
+    with pytest.raises(InputValidationError, match=r"bad.h5ad: 1 NaN/inf values in samples 'cell_4', features 'gene_2'"):
+        vae_model.train_vae(bad, SMALL, {}, FAST)
+    one_train = cells.copy()
+    one_train.obs["split"] = ["train"] + ["validation"] * (cells.n_obs - 1)
+    with pytest.raises(InputValidationError, match="marks 1 samples as 'train'"):
+        vae_model.train_vae(one_train, SMALL, {}, FAST)
+
+
+def test_feature_tables(tmp_path):
+    table = pd.DataFrame({"f1": [0.1, 0.2, 0.3], "f2": [1, 2, 3], "cell_type": ["a", "b", "a"]},
+                         index=["c1", "c2", "c3"])
+    path = tmp_path / "features.csv"
+    table.to_csv(path)
+    adata = read_samples_by_features(path, ["cell_type", "split"])
+    assert adata.shape == (3, 2) and list(adata.obs["cell_type"]) == ["a", "b", "a"]
+    assert adata.uns["source_file"] == str(path)
+    with pytest.raises(InputValidationError, match=r"t.csv: feature columns must be numeric; non-numeric columns 'cell_type'"):
+        feature_table_to_anndata(table, [], source="t.csv")
+    table.loc["c2", "f1"] = np.nan
+    with pytest.raises(InputValidationError, match=r"t.csv: 1 missing/NaN/inf values in rows 'c2', columns 'f1'"):
+        feature_table_to_anndata(table, ["cell_type"], source="t.csv")
+    with pytest.raises(InputValidationError, match="expected an .h5ad or a .csv"):
+        (tmp_path / "x.xlsx").write_text("x")
+        read_samples_by_features(tmp_path / "x.xlsx")
+
+
+def test_agreement_and_bin_purity_by_hand():
+    truth = ["a", "a", "a", "b", "b", "c"]
+    assert agreement(truth, ["1", "1", "1", "2", "2", "3"])["ari"] == pytest.approx(1.0)
+    scores = agreement(truth, ["1", "1", "noise", "2", "2", "2"])
+    assert scores["n_clusters"] == 2 and scores["noise_fraction"] == pytest.approx(1 / 6)
+    purity = bin_purity(truth, ["1", "1", "noise", "2", "2", "2"])
+    bins = {b["bin"]: b for b in purity["bins"]}
+    assert bins["1"] == {"bin": "1", "source": "a", "size": 2, "precision": 1.0, "recall": pytest.approx(2 / 3)}
+    assert bins["2"]["source"] == "b" and bins["2"]["precision"] == pytest.approx(2 / 3)
+    assert bins["2"]["recall"] == 1.0
+    assert purity["binned_fraction"] == pytest.approx(5 / 6)
+    assert purity["sources_recovered"] == 1  # a: precision 1, recall 2/3; b: precision 2/3
+
+
+def test_clustering_recovers_separated_groups():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0, 0], [8, 0, 0], [0, 8, 0]], dtype=np.float32)
+    labels = np.repeat([0, 1, 2], 60)
+    points = centres[labels] + rng.normal(0, 0.5, (180, 3)).astype(np.float32)
+    adata = ad.AnnData(np.zeros((180, 1), np.float32))
+    adata.obsm["X_toy"] = points
+    out = clustering.cluster_embedding(
+        adata, "toy", {"n_neighbors": 10, "leiden": {"resolution": 0.2}, "hdbscan": {"min_cluster_size": 20}}
+    )
+    assert "X_toy" in out.obsm and out.obsm["X_umap_toy"].shape == (180, 2)
+    assert "toy_leiden" not in adata.obs  # input untouched
+    assert agreement(labels, out.obs["toy_leiden"])["ari"] > 0.95
+    assert agreement(labels, out.obs["toy_hdbscan"])["ari"] > 0.9
+    assert clustering.pca_embedding(points, 50).shape == (180, 3)
