@@ -10,6 +10,11 @@ import pytest
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The test networks are tiny: one thread is as fast as two on an idle machine and far
+# faster on a busy one (spinning OpenMP threads). Set before torch/numba are imported;
+# subprocesses (kedro viz, Dask workers, notebook kernels) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RAW_DATA = PROJECT_ROOT / "data" / "01_raw"
