@@ -58,6 +58,7 @@ from omicsgen.preprocessing.validate import InputValidationError, preview, sourc
 MODEL_NAME = "aif"
 LOSS_NAMES = ("mse", "kl", "class", "class_rec", "aux", "gen", "proj")
 WEIGHTINGS = ("intrinsic", "norm", "rel_dyn")
+AUX_OBJECTIVES = ("maximize", "confusion")
 
 
 @dataclass
@@ -70,6 +71,12 @@ class AIFConfig:
         adversary_hidden: Hidden units of the auxiliary and the discriminator (800-800).
         prior_sigma: Standard deviation of the Gaussian prior.
         alpha, rho, beta, gamma, delta, mu: Weights of kl, class, class_rec, aux, gen, proj.
+        aux_objective: How the encoder fights the auxiliary. ``maximize`` is the original
+            −γ·CE(aux(z), batch); maximising a cross-entropy is unbounded, and the encoder
+            can satisfy it by making the auxiliary confidently *wrong*, which keeps batch
+            information in ``z``. ``confusion`` uses +γ·CE(aux(z), uniform): the encoder
+            drives the auxiliary's predictions to uniform (bounded, the usual domain-confusion
+            loss). ``aux`` in the history is the term actually optimised.
         weighting: ``intrinsic`` (raw weights), ``norm`` (each loss divided by its
             first-epoch mean, so every term starts at 1), ``rel_dyn`` (every epoch each
             loss is rescaled by median(mse)/median(loss) over the last ``dynamic_ratio``
@@ -94,6 +101,7 @@ class AIFConfig:
     gamma: float = 1.0
     delta: float = 1.0
     mu: float = 0.0
+    aux_objective: str = "maximize"
     weighting: str = "rel_dyn"
     dynamic_ratio: float = 0.1
     weighted_ce: bool = False
@@ -110,6 +118,8 @@ class AIFConfig:
         self.adversary_hidden = tuple(int(h) for h in self.adversary_hidden)
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"aif weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        if self.aux_objective not in AUX_OBJECTIVES:
+            raise ValueError(f"aif aux_objective must be one of {AUX_OBJECTIVES}, got {self.aux_objective!r}")
         if int(self.adversary_every) != self.adversary_every or self.adversary_every < 1:
             raise ValueError(f"aif adversary_every must be a positive integer, got {self.adversary_every!r}")
         self.adversary_every = int(self.adversary_every)
@@ -247,7 +257,7 @@ class AIFPlan(TrainingPlan):
         self.loss_history: list[dict[str, float]] = []
         self.weights = {
             "mse": 1.0, "kl": config.alpha, "class": config.rho, "class_rec": config.beta,
-            "aux": -config.gamma, "gen": config.delta, "proj": -config.mu,
+            "aux": -config.gamma if config.aux_objective == "maximize" else config.gamma, "gen": config.delta, "proj": -config.mu,
         }  # fmt: skip
 
     def modules(self) -> dict[str, nn.Module]:
@@ -263,12 +273,17 @@ class AIFPlan(TrainingPlan):
             (log_var.exp() + mean.pow(2)) / sigma2 - 1.0 - log_var + np.log(sigma2)
         ).sum(1).mean()
         _, _, rec_logits = cvae.encode(x_rec)
+        aux_logits = aux(z)
+        if self.config.aux_objective == "maximize":
+            aux_term = F.cross_entropy(aux_logits, batch, weight=self.ce_weights)
+        else:
+            aux_term = -F.log_softmax(aux_logits, dim=1).mean(1).mean()
         losses = {
             "mse": F.mse_loss(x_rec, x),
             "kl": kl,
             "class": F.cross_entropy(batch_logits, batch, weight=self.ce_weights),
             "class_rec": F.cross_entropy(rec_logits, batch, weight=self.ce_weights),
-            "aux": F.cross_entropy(aux(z), batch, weight=self.ce_weights),
+            "aux": aux_term,
             "gen": F.binary_cross_entropy_with_logits(dis(x_rec), torch.ones(len(x), device=x.device)),
         }
         if self.config.mu > 0:
