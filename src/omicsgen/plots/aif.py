@@ -78,5 +78,3 @@ def metrics_table(scores: pd.DataFrame) -> plt.Figure:
     fig.tight_layout()
     return fig
 
-
-umap_coordinates = layout_coordinates  # TEMP-ALIAS
