@@ -38,7 +38,7 @@ def scvi_worker(source: str, destination: str, seed: int, max_epochs: int) -> No
 
     scvi.settings.seed = seed
     adata = ad.read_h5ad(source)
-    scvi.model.SCVI.setup_anndata(adata, layer="counts", batch_key="batch")
+    scvi.model.SCVI.setup_anndata(adata, batch_key="batch")  # X holds the raw counts
     model = scvi.model.SCVI(adata, n_latent=30)
     start = time.perf_counter()
     model.train(max_epochs=max_epochs, accelerator="cpu", enable_progress_bar=False)

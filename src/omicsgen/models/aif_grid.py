@@ -37,7 +37,8 @@ def split_point_params(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Base model/training parameters overridden by a grid point's values."""
     model = {**model, **{k: v for k, v in params.items() if k not in TRAINING_KEYS}}
-    training = {**training, **{k: v for k, v in params.items() if k in TRAINING_KEYS}, "seed": seed}
+    # Integer training fields come back as floats from a table with missing values.
+    training = {**training, **{k: int(v) for k, v in params.items() if k in TRAINING_KEYS}, "seed": seed}
     return model, training
 
 
@@ -153,8 +154,11 @@ def select_best(table: pd.DataFrame, by: str = "train_loss") -> dict[str, Any]:
     setting = _plain(medians.idxmin() if lower_is_better else medians.idxmax())
     runs = ok[ok["setting"] == setting]
     best_run = runs.loc[runs[by].idxmin() if lower_is_better else runs[by].idxmax()]
+    # A column that only the other search varies is NaN here: not a parameter of this setting.
     params = {
-        c.removeprefix("param_"): _plain(best_run[c]) for c in runs.columns if c.startswith("param_")
+        c.removeprefix("param_"): _plain(best_run[c])
+        for c in runs.columns
+        if c.startswith("param_") and not pd.isna(best_run[c])
     }
     return {
         "selected_by": by,
