@@ -1,0 +1,134 @@
+"""Batch-integration baselines and scIB metrics (scib-metrics' Benchmarker).
+
+Baselines are a mapping name → function ``(adata, batch_key, cell_type_key, n_pcs, seed)
+→ embedding`` so that another method is one line in :data:`BASELINES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
+
+Embedding = Callable[..., np.ndarray]
+
+
+def _pca(matrix: np.ndarray, n_pcs: int, seed: int) -> np.ndarray:
+    import scanpy as sc
+
+    n_pcs = min(n_pcs, min(matrix.shape) - 1)
+    return sc.pp.pca(np.asarray(matrix, dtype=np.float32), n_comps=n_pcs, random_state=seed, svd_solver="arpack")
+
+
+def _dense(adata: ad.AnnData, layer: str | None = None) -> np.ndarray:
+    from omicsgen.models.data import dense_matrix  # numpy only; kept lazy with the other imports
+
+    return dense_matrix(adata, layer)
+
+
+def uncorrected_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
+    """PCA of the log-normalised X, no correction."""
+    return _pca(_dense(adata), n_pcs, seed)
+
+
+def combat_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
+    """ComBat (scanpy) on X, then PCA."""
+    import scanpy as sc
+
+    work = ad.AnnData(_dense(adata), obs=adata.obs[[batch_key]].copy())
+    corrected = sc.pp.combat(work, key=batch_key, inplace=False)
+    return _pca(corrected, n_pcs, seed)
+
+
+def harmony_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
+    """Harmony (harmonypy) on the uncorrected PCA."""
+    import harmonypy
+
+    pcs = uncorrected_pca(adata, batch_key, cell_type_key, n_pcs, seed)
+    result = harmonypy.run_harmony(pcs, adata.obs[[batch_key]].copy(), [batch_key], random_state=seed, verbose=False)
+    corrected = np.asarray(result.Z_corr)
+    # harmonypy returns PCs × cells in some releases, cells × PCs in others.
+    return corrected.T if corrected.shape[0] != adata.n_obs else corrected
+
+
+#: name → baseline. scGen's batch removal can join with one line once it lands, e.g.
+#: ``"scgen": lambda a, b, c, n_pcs=50, seed=0: _pca(scgen.remove_batch_effect(a, b, c).X, n_pcs, seed)``
+BASELINES: dict[str, Embedding] = {
+    "uncorrected": uncorrected_pca,
+    "combat": combat_pca,
+    "harmony": harmony_pca,
+}
+
+
+def baseline_embeddings(
+    adata: ad.AnnData,
+    batch_key: str,
+    cell_type_key: str | None,
+    names: Sequence[str],
+    n_pcs: int = 50,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Run the named baselines on the same preprocessed data."""
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}; available: {sorted(BASELINES)}")
+    return {name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed) for name in names}
+
+
+def scib_scores(
+    obs: pd.DataFrame,
+    embeddings: Mapping[str, np.ndarray],
+    batch_key: str,
+    cell_type_key: str,
+    pre_integrated: np.ndarray,
+    leiden: bool = False,
+) -> pd.DataFrame:
+    """scIB metrics of every embedding, unscaled, with the 0.4·batch + 0.6·bio total.
+
+    Returns one row per embedding; columns are the individual metrics plus
+    ``Batch correction``, ``Bio conservation`` and ``Total``. The metric definitions are
+    scib-metrics' own (Benchmarker defaults; ``leiden`` adds NMI/ARI of Leiden clusters).
+    """
+    from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
+
+    if cell_type_key not in obs.columns:
+        raise InputValidationError(
+            f"{source_of(obs)}: cell type column '{cell_type_key}' (needed for the biology metrics) "
+            f"missing; obs has {preview(obs.columns, limit=20)}"
+        )
+    frame = obs[[batch_key, cell_type_key]].astype(str).copy()
+    adata = ad.AnnData(np.zeros((len(frame), 1), dtype=np.float32), obs=frame)
+    adata.obsm["X_pre"] = np.asarray(pre_integrated, dtype=np.float32)
+    keys = []
+    for name, embedding in embeddings.items():
+        key = f"X_{name}"
+        adata.obsm[key] = np.asarray(embedding, dtype=np.float32)
+        keys.append(key)
+    bench = Benchmarker(
+        adata,
+        batch_key=batch_key,
+        label_key=cell_type_key,
+        embedding_obsm_keys=keys,
+        pre_integrated_embedding_obsm_key="X_pre",
+        bio_conservation_metrics=BioConservation(nmi_ari_cluster_labels_leiden=leiden),
+        batch_correction_metrics=BatchCorrection(),
+        n_jobs=1,
+        progress_bar=False,
+    )
+    bench.benchmark()
+    results = bench.get_results(min_max_scale=False)
+    results = results.drop(index="Metric Type").astype(float)
+    results.index = [str(i).removeprefix("X_") for i in results.index]
+    results.index.name = "method"
+    return results
+
+
+def scores_to_json(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``{method: {metric: value}}`` for ``metrics.json``."""
+    return {
+        method: {str(k): float(v) for k, v in row.items() if np.isfinite(v)} for method, row in scores.iterrows()
+    }
