@@ -114,29 +114,50 @@ def scgen_loss(
     return {"loss": reconstruction + kl_weight * kl, "reconstruction": reconstruction, "kl": kl}
 
 
-class ScGenTrainingPlan(TrainingPlan):
-    """One Adam step on 0.5·SSE + α·KL per minibatch."""
+PRECISIONS = ("32", "bf16-mixed")
 
-    def __init__(self, model: ScGenVAE, lr: float = 1e-3, kl_weight: float = 5e-5):
+
+class ScGenTrainingPlan(TrainingPlan):
+    """One Adam step on 0.5·SSE + α·KL per minibatch.
+
+    ``precision="bf16-mixed"`` runs the forward pass under bfloat16 autocast (weights,
+    gradients and Adam state stay float32): on CPUs with AVX512-BF16/AMX (and on recent
+    GPUs) the matrix products, which are nearly all of an epoch, run about twice as fast.
+    Encoding and decoding for predictions always run in float32.
+    """
+
+    def __init__(
+        self, model: ScGenVAE, lr: float = 1e-3, kl_weight: float = 5e-5, precision: str = "32"
+    ):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.model = model
         self.kl_weight = kl_weight
+        self.device_type = next(model.parameters()).device.type
+        self.autocast = precision == "bf16-mixed"
         # The fused kernel updates all parameters in one pass: on CPU, Adam's per-tensor
-        # element-wise ops on 11 M weights otherwise cost as much as the matrix products.
-        fused = next(model.parameters()).device.type in {"cpu", "cuda"}
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
+        # element-wise ops on 11 M weights otherwise cost a fifth of a step.
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=lr, fused=self.device_type in {"cpu", "cuda"}
+        )
 
     def modules(self) -> dict[str, nn.Module]:
         return {"vae": self.model}
 
+    def _losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.autocast):
+            losses = scgen_loss(self.model, x, self.kl_weight)
+        return {k: v.float() for k, v in losses.items()}
+
     def training_step(self, batch: dict[str, torch.Tensor], epoch: int) -> Mapping[str, Any]:
-        losses = scgen_loss(self.model, batch["x"], self.kl_weight)
+        losses = self._losses(batch["x"])
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         self.optimizer.step()
         return losses
 
     def validation_step(self, batch: dict[str, torch.Tensor]) -> Mapping[str, Any]:
-        return scgen_loss(self.model, batch["x"], self.kl_weight)
+        return self._losses(batch["x"])
 
 
 def _split_masks(adata: ad.AnnData, split_key: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -161,6 +182,7 @@ def train_scgen(  # noqa: PLR0913
     dropout: float = 0.2,
     kl_weight: float = 5e-5,
     lr: float = 1e-3,
+    precision: str = "32",
     max_epochs: int = 100,
     batch_size: int = 32,
     patience: int | None = 20,
@@ -175,7 +197,8 @@ def train_scgen(  # noqa: PLR0913
 
     Cells with ``obs[split_key] == "validation"`` are used for early stopping on the
     validation reconstruction loss (with best-weights restore); without that column every
-    cell trains and the training reconstruction loss is watched.
+    cell trains and the training reconstruction loss is watched. ``precision``: ``"32"``
+    or ``"bf16-mixed"`` (see :class:`ScGenTrainingPlan`).
     """
     train_mask, valid_mask = _split_masks(adata, split_key)
     if train_mask.sum() < 2:
@@ -184,7 +207,7 @@ def train_scgen(  # noqa: PLR0913
     seed_everything(seed)
     architecture = ScGenArchitecture(adata.n_vars, n_hidden, n_latent, n_layers, dropout)
     model = ScGenVAE(architecture).to(target)
-    plan = ScGenTrainingPlan(model, lr=lr, kl_weight=kl_weight)
+    plan = ScGenTrainingPlan(model, lr=lr, kl_weight=kl_weight, precision=precision)
     x = expression_tensor(adata, device=target)
     config = TrainingConfig(
         max_epochs=max_epochs,
