@@ -12,7 +12,12 @@ import pytest
 import torch
 
 from omicsgen.datasets import TorchCheckpointDataset
-from omicsgen.metrics.perturbation import bootstrap_r_squared, perturbation_scores, r_squared, top_degs
+from omicsgen.metrics.perturbation import (
+    bootstrap_r_squared,
+    perturbation_scores,
+    r_squared,
+    top_degs,
+)
 from omicsgen.models import perturbation_baselines as baselines
 from omicsgen.models import scgen
 from omicsgen.preprocessing import InputValidationError

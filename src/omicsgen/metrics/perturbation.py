@@ -20,6 +20,22 @@ def _dense(matrix) -> np.ndarray:
     return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float64)
 
 
+def cells_of(  # noqa: PLR0913
+    adata: ad.AnnData,
+    cell_type: str,
+    condition: str,
+    cell_type_key: str = "cell_type",
+    condition_key: str = "condition",
+    **_: str,
+) -> ad.AnnData:
+    """The cells of one cell type in one condition (a view). Extra keys (``control``,
+    ``stimulated``) are accepted so that a whole keys mapping can be passed."""
+    mask = (adata.obs[cell_type_key].astype(str) == str(cell_type)) & (
+        adata.obs[condition_key].astype(str) == str(condition)
+    )
+    return adata[mask.to_numpy()]
+
+
 def top_degs(  # noqa: PLR0913
     adata: ad.AnnData,
     cell_type: str,

@@ -25,6 +25,7 @@ from torch import nn
 
 from omicsgen.models.checkpoint import make_checkpoint, restore_modules
 from omicsgen.models.data import expression_tensor
+from omicsgen.models.perturbation_baselines import balanced_condition_pools
 from omicsgen.models.training import (
     TrainingConfig,
     TrainingPlan,
@@ -34,7 +35,6 @@ from omicsgen.models.training import (
     resolve_device,
     seed_everything,
 )
-from omicsgen.models.perturbation_baselines import balanced_condition_pools
 from omicsgen.preprocessing.validate import (
     InputValidationError,
     check_categories_present,

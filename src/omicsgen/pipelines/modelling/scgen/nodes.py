@@ -11,6 +11,7 @@ from typing import Any
 
 import anndata as ad
 
+from omicsgen.metrics.perturbation import cells_of
 from omicsgen.preprocessing import InputValidationError, hold_out_condition
 from omicsgen.preprocessing.validate import source_of
 
@@ -71,10 +72,7 @@ def train_models(  # noqa: PLR0913
 
 
 def _control_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str]) -> ad.AnnData:
-    mask = (adata.obs[keys["cell_type_key"]].astype(str) == cell_type) & (
-        adata.obs[keys["condition_key"]].astype(str) == keys["control"]
-    )
-    return adata[mask.to_numpy()]
+    return cells_of(adata, cell_type, keys["control"], **keys)
 
 
 def _concatenate(parts: list[ad.AnnData]) -> ad.AnnData:

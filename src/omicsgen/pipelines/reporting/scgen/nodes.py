@@ -8,16 +8,13 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from omicsgen.metrics.perturbation import perturbation_scores, top_degs
+from omicsgen.metrics.perturbation import cells_of, perturbation_scores, top_degs
 
 METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "null")
 
 
 def _real_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str], condition: str) -> ad.AnnData:
-    mask = (adata.obs[keys["cell_type_key"]].astype(str) == cell_type) & (
-        adata.obs[keys["condition_key"]].astype(str) == condition
-    )
-    return adata[mask.to_numpy()]
+    return cells_of(adata, cell_type, condition, **keys)
 
 
 def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnData:
