@@ -93,7 +93,7 @@ def test_loss_is_half_sse_plus_weighted_kl():
 
 
 def test_training_watches_validation_reconstruction_and_learns(perturbation_data):
-    _, _, result = _train_without(perturbation_data)
+    _, _, result = _train_without(perturbation_data, max_epochs=15)
     history = result.history
     assert result.config["monitor"] == "reconstruction"
     assert {"train_reconstruction", "validation_reconstruction", "train_kl"} <= set(history[0])
