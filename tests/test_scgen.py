@@ -101,6 +101,14 @@ def test_training_watches_validation_reconstruction_and_learns(perturbation_data
     assert result.best_value == min(h["validation_reconstruction"] for h in history)
 
 
+def test_bf16_mixed_training_learns_and_unknown_precision_is_rejected(perturbation_data):
+    _, model, result = _train_without(perturbation_data, max_epochs=5, precision="bf16-mixed")
+    assert result.history[-1]["train_reconstruction"] < result.history[0]["train_reconstruction"]
+    assert next(model.parameters()).dtype == torch.float32  # master weights stay float32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        _train_without(perturbation_data, max_epochs=1, precision="fp8")
+
+
 def test_prediction_recovers_the_response_and_same_seed_is_identical(perturbation_data):
     train, model, _ = _train_without(perturbation_data)
     control = perturbation_data[
