@@ -79,6 +79,19 @@ def test_architecture_matches_the_paper():
     assert all(m.p == 0.2 for m in model.modules() if isinstance(m, torch.nn.Dropout))
 
 
+def test_input_major_linear_equals_linear_and_loads_linear_layout():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(50, 8)
+    torch.manual_seed(0)
+    transposed = scgen.InputMajorLinear(50, 8)
+    assert transposed.weight.shape == (50, 8) and torch.equal(transposed.weight, linear.weight.t())
+    x = torch.rand(4, 50)
+    torch.testing.assert_close(transposed(x), linear(x))
+    restored = scgen.InputMajorLinear(50, 8)
+    restored.load_state_dict(linear.state_dict())  # an nn.Linear-layout checkpoint
+    assert torch.equal(restored.weight, transposed.weight)
+
+
 def test_loss_is_half_sse_plus_weighted_kl():
     torch.manual_seed(0)
     model = scgen.ScGenVAE(scgen.ScGenArchitecture(n_input=5, n_hidden=4, n_latent=2)).eval()
