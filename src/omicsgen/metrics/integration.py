@@ -79,6 +79,19 @@ def baseline_embeddings(
     return {name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed) for name in names}
 
 
+def exact_neighbors(matrix: np.ndarray, k: int):
+    """Exact k nearest neighbours (scikit-learn) in scib-metrics' ``NeighborsResults``."""
+    from scib_metrics.nearest_neighbors import NeighborsResults
+    from sklearn.neighbors import NearestNeighbors
+
+    distances, indices = NearestNeighbors(n_neighbors=k).fit(matrix).kneighbors(matrix)
+    return NeighborsResults(indices=indices, distances=distances)
+
+
+#: ``neighbors`` parameter → Benchmarker neighbour computer (None: its pynndescent default).
+NEIGHBORS = {"pynndescent": None, "exact": exact_neighbors}
+
+
 def scib_scores(
     obs: pd.DataFrame,
     embeddings: Mapping[str, np.ndarray],
@@ -86,12 +99,18 @@ def scib_scores(
     cell_type_key: str,
     pre_integrated: np.ndarray,
     leiden: bool = False,
+    neighbors: str = "pynndescent",
+    skip: Sequence[str] = (),
 ) -> pd.DataFrame:
     """scIB metrics of every embedding, unscaled, with the 0.4·batch + 0.6·bio total.
 
     Returns one row per embedding; columns are the individual metrics plus
     ``Batch correction``, ``Bio conservation`` and ``Total``. The metric definitions are
     scib-metrics' own (Benchmarker defaults; ``leiden`` adds NMI/ARI of Leiden clusters).
+    ``neighbors``: ``pynndescent`` (Benchmarker's default, approximate) or ``exact``
+    (scikit-learn; no numba compilation, which costs ~45 s per process — quicker on small
+    data). ``skip``: Benchmarker metric names to switch off (e.g. ``kbet_per_label``, the
+    slowest); the batch/bio aggregates are then the means of the metrics that remain.
     """
     from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
 
@@ -108,17 +127,30 @@ def scib_scores(
         key = f"X_{name}"
         adata.obsm[key] = np.asarray(embedding, dtype=np.float32)
         keys.append(key)
+    bio = {"nmi_ari_cluster_labels_leiden": leiden}
+    batch: dict[str, bool] = {}
+    for name in skip:
+        if name in BatchCorrection.__dataclass_fields__:
+            batch[name] = False
+        elif name in BioConservation.__dataclass_fields__:
+            bio[name] = False
+        else:
+            known = sorted({*BatchCorrection.__dataclass_fields__, *BioConservation.__dataclass_fields__})
+            raise ValueError(f"scib metrics: cannot skip unknown metric {name!r}; known: {known}")
+    if neighbors not in NEIGHBORS:
+        raise ValueError(f"scib metrics: neighbors must be one of {sorted(NEIGHBORS)}, got {neighbors!r}")
     bench = Benchmarker(
         adata,
         batch_key=batch_key,
         label_key=cell_type_key,
         embedding_obsm_keys=keys,
         pre_integrated_embedding_obsm_key="X_pre",
-        bio_conservation_metrics=BioConservation(nmi_ari_cluster_labels_leiden=leiden),
-        batch_correction_metrics=BatchCorrection(),
+        bio_conservation_metrics=BioConservation(**bio),
+        batch_correction_metrics=BatchCorrection(**batch),
         n_jobs=1,
         progress_bar=False,
     )
+    bench.prepare(neighbor_computer=NEIGHBORS[neighbors])
     bench.benchmark()
     results = bench.get_results(min_max_scale=False)
     results = results.drop(index="Metric Type").astype(float)
