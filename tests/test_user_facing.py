@@ -46,6 +46,26 @@ def test_report_has_a_section_per_method_with_its_numbers(default_run):
             assert any(abs(number - v) <= 5e-4 * max(1.0, abs(v)) for v in values), f"{method}: {shown} not in metrics.json"
 
 
+def test_report_renders_in_headless_chromium(default_run):
+    """Opened offline in a browser, every method section is there with its figures drawn."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_viz import CHROMIUM_ARGS, chromium_path
+
+    report = default_run / "data" / "08_reporting" / "report.html"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(report.as_uri())
+        sections = page.eval_on_selector_all("section.method", "nodes => nodes.map(n => n.id)")
+        drawn = page.eval_on_selector_all("section.method img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+        total = page.eval_on_selector_all("section.method img", "imgs => imgs.length")
+        page.screenshot(path=str(report.with_suffix(".png")), full_page=True)
+        browser.close()
+    assert set(sections) == set(discover_methods())
+    assert total >= 2 * len(sections) and drawn == total
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_notebook_runs_headless(default_run, notebook, monkeypatch):
     import nbformat

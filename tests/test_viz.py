@@ -40,7 +40,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _chromium() -> str:
+def chromium_path() -> str:
     import shutil
 
     import pytest
@@ -53,6 +53,16 @@ def _chromium() -> str:
     return path
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
 def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
     """Serve kedro-viz on a free localhost port and look at it in headless Chromium."""
     import time
@@ -62,7 +72,7 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
 
     from omicsgen.pipeline_registry import register_pipelines
 
-    chromium = _chromium()
+    chromium = chromium_path()
     project = kedro_project_copy
     port = _free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
@@ -84,17 +94,7 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
                 assert time.monotonic() < deadline, "kedro viz did not come up in 180 s"
                 time.sleep(1)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
             page.wait_for_selector(".pipeline-node--modularPipeline", timeout=60_000)

@@ -1,0 +1,140 @@
+"""scGen reporting nodes: R² of means/variances (all genes, top DEGs) per held-out type and
+method, and the figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anndata as ad
+import numpy as np
+
+from omicsgen.metrics.perturbation import cells_of, perturbation_scores, top_degs
+
+METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "null")
+
+
+def _real_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str], condition: str) -> ad.AnnData:
+    return cells_of(adata, cell_type, condition, **keys)
+
+
+def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnData:
+    mask = (predictions.obs["held_out"].astype(str) == cell_type) & (
+        predictions.obs["method"].astype(str) == method
+    )
+    return predictions[mask.to_numpy()]
+
+
+def score_predictions(  # noqa: PLR0913
+    adata: ad.AnnData,
+    predictions: ad.AnnData,
+    baseline_predictions: ad.AnnData,
+    training: dict[str, Any],
+    keys: dict[str, str],
+    evaluation: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """metrics.json: per held-out type, its top DEGs and every method's bootstrap R²; the
+    epochs each model ran; and the mean over types. Deterministic (no timings)."""
+    per_type: dict[str, Any] = {}
+    top = f"r2_mean_top{evaluation['n_degs']}"
+    for cell_type in training:
+        degs = top_degs(adata, cell_type, evaluation["n_degs"], **keys)
+        real = _real_cells(adata, cell_type, keys, keys["stimulated"])
+        methods = {}
+        for method in METHODS:
+            source = predictions if method == "scgen" else baseline_predictions
+            methods[method] = perturbation_scores(
+                _predicted(source, cell_type, method), real, degs,
+                evaluation["n_draws"], evaluation["fraction"], seed,
+            )
+        per_type[cell_type] = {
+            "n_real_stimulated": int(real.n_obs),
+            "top_degs": degs,
+            "methods": methods,
+            "epochs_run": training[cell_type]["epochs_run"],
+            "best_epoch": training[cell_type]["best_epoch"],
+            "scgen_beats_every_baseline_top_degs": all(
+                methods["scgen"][top]["mean"] > methods[m][top]["mean"] for m in METHODS[1:]
+            ),
+        }
+    summary = {
+        method: {
+            metric: float(np.mean([per_type[t]["methods"][method][metric]["mean"] for t in per_type]))
+            for metric in per_type[next(iter(per_type))]["methods"][method]
+        }
+        for method in METHODS
+    }
+    return {"held_out": per_type, "mean_over_held_out_types": summary}
+
+
+def training_timings(training: dict[str, Any]) -> dict[str, Any]:
+    """Per model: epochs run, seconds per epoch, peak memory, device (kept out of
+    metrics.json, which must be identical for the same seed)."""
+    return {
+        cell_type: {
+            key: record[key]
+            for key in ("epochs_run", "best_epoch", "seconds", "seconds_per_epoch", "peak_memory_mb", "device")
+        }
+        for cell_type, record in training.items()
+    }
+
+
+def _mean(x) -> np.ndarray:
+    return np.asarray(x.mean(axis=0)).ravel()
+
+
+def plot_mean_scatter(
+    adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[str, Any], keys: dict[str, str], evaluation: dict[str, Any]
+):
+    from omicsgen.plots.scgen import mean_expression_scatter
+
+    top = f"r2_mean_top{evaluation['n_degs']}"
+    panels = []
+    for cell_type, entry in metrics["held_out"].items():
+        scores = entry["methods"]["scgen"]
+        panels.append(
+            {
+                "title": f"scGen, {cell_type} held out",
+                "real": _mean(_real_cells(adata, cell_type, keys, keys["stimulated"]).X),
+                "predicted": _mean(_predicted(predictions, cell_type, "scgen").X),
+                "genes": list(adata.var_names),
+                "degs": entry["top_degs"],
+                "r2_all": scores["r2_mean_all"]["mean"],
+                "r2_top": scores[top]["mean"],
+            }
+        )
+    return mean_expression_scatter(panels)
+
+
+def _column(matrix, index: int) -> np.ndarray:
+    column = matrix[:, index]
+    return np.asarray(column.toarray() if hasattr(column, "toarray") else column).ravel()
+
+
+def plot_strongest_deg_violin(
+    adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[str, Any], keys: dict[str, str]
+):
+    from omicsgen.plots.scgen import deg_violins
+
+    panels = []
+    for cell_type, entry in metrics["held_out"].items():
+        gene = entry["top_degs"][0]
+        index = adata.var_names.get_loc(gene)
+        panels.append(
+            {
+                "title": f"{cell_type} held out",
+                "gene": gene,
+                "groups": {
+                    "control": _column(_real_cells(adata, cell_type, keys, keys["control"]).X, index),
+                    "real stimulated": _column(_real_cells(adata, cell_type, keys, keys["stimulated"]).X, index),
+                    "predicted": _column(_predicted(predictions, cell_type, "scgen").X, index),
+                },
+            }
+        )
+    return deg_violins(panels)
+
+
+def plot_training_curves(training: dict[str, Any]):
+    from omicsgen.plots.scgen import training_curves
+
+    return training_curves({t: r["history"] for t, r in training.items()}, "reconstruction")
