@@ -52,7 +52,7 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
 
     reporting = project / "data" / "08_reporting" / "aif"
     metrics = json.loads((reporting / "metrics.json").read_text())
-    assert set(metrics) == {"uncorrected", "combat", "harmony", "aif"}
+    assert set(metrics) == {"uncorrected", "combat", "harmony", "scgen", "aif"}
     for scores in metrics.values():
         assert 0.0 <= scores["Total"] <= 1.0
         assert scores["Total"] == pytest.approx(0.4 * scores["Batch correction"] + 0.6 * scores["Bio conservation"])

@@ -55,12 +55,26 @@ def harmony_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_
     return corrected.T if corrected.shape[0] != adata.n_obs else corrected
 
 
-#: name → baseline. scGen's batch removal can join with one line once it lands, e.g.
-#: ``"scgen": lambda a, b, c, n_pcs=50, seed=0: _pca(scgen.remove_batch_effect(a, b, c).X, n_pcs, seed)``
+def scgen_pca(
+    adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0, **train_kwargs
+) -> np.ndarray:
+    """scGen's batch removal (``omicsgen.models.scgen``; needs cell types), then PCA of its
+    corrected expression, like the classical methods. ``train_kwargs`` (e.g. ``max_epochs``)
+    go to :func:`omicsgen.models.scgen.remove_batch_effect`."""
+    from omicsgen.models.scgen import remove_batch_effect
+
+    if cell_type_key is None:
+        raise ValueError("the scgen baseline needs cell_type_key (scGen corrects per cell type)")
+    corrected = remove_batch_effect(adata, batch_key, cell_type_key, seed=seed, **train_kwargs)
+    return _pca(_dense(corrected), n_pcs, seed)
+
+
+#: name → baseline ``(adata, batch_key, cell_type_key, n_pcs, seed, **options) → embedding``.
 BASELINES: dict[str, Embedding] = {
     "uncorrected": uncorrected_pca,
     "combat": combat_pca,
     "harmony": harmony_pca,
+    "scgen": scgen_pca,
 }
 
 
@@ -71,12 +85,18 @@ def baseline_embeddings(
     names: Sequence[str],
     n_pcs: int = 50,
     seed: int = 0,
+    options: Mapping[str, Mapping] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Run the named baselines on the same preprocessed data."""
+    """Run the named baselines on the same preprocessed data (``options``: name → keyword
+    arguments of that baseline, e.g. ``{"scgen": {"max_epochs": 30}}``)."""
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; available: {sorted(BASELINES)}")
-    return {name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed) for name in names}
+    options = options or {}
+    return {
+        name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed, **options.get(name, {}))
+        for name in names
+    }
 
 
 def exact_neighbors(matrix: np.ndarray, k: int):
