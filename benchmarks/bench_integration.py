@@ -104,7 +104,12 @@ def main() -> None:
     training = {**params["training"], "seed": args.seed, "device": params.get("device", "auto"), "progress": False}
     model, result = train_aif(adata, "batch", params["model"], training)
     corrected = correct(model, adata, params.get("reference_batch"), int(params.get("n_samples", 20)), args.seed)
-    embeddings["aif"] = corrected.obsm["X_aif"]
+    if params.get("embedding", "latent") == "corrected_pca":  # as the pipeline scores it
+        embeddings["aif"] = BASELINES["uncorrected"](
+            ad.AnnData(corrected.layers["aif_corrected"], obs=corrected.obs), "batch", None, n_pcs=50, seed=args.seed
+        )
+    else:
+        embeddings["aif"] = corrected.obsm["X_aif"]
     seconds["aif"] = time.perf_counter() - start
     print(f"aif: {seconds['aif']:.1f} s ({result.epochs_run} epochs)", flush=True)
 

@@ -147,7 +147,7 @@ def test_baselines_are_a_name_to_function_mapping_and_reduce_batch_signal(cells)
 
     from omicsgen.metrics.integration import BASELINES, baseline_embeddings
 
-    assert {"uncorrected", "combat", "harmony"} <= set(BASELINES)
+    assert {"uncorrected", "combat", "harmony", "scgen"} <= set(BASELINES)
     embeddings = baseline_embeddings(cells, "batch", "cell_type", ["uncorrected", "combat", "harmony"], n_pcs=10)
     assert {k: v.shape for k, v in embeddings.items()} == {k: (cells.n_obs, 10) for k in embeddings}
 
@@ -156,6 +156,8 @@ def test_baselines_are_a_name_to_function_mapping_and_reduce_batch_signal(cells)
 
     assert accuracy(embeddings["combat"]) < accuracy(embeddings["uncorrected"])
     assert accuracy(embeddings["harmony"]) < accuracy(embeddings["uncorrected"])
+    scgen = baseline_embeddings(cells, "batch", "cell_type", ["scgen"], n_pcs=10, options={"scgen": {"max_epochs": 1}})
+    assert scgen["scgen"].shape == (cells.n_obs, 10) and np.isfinite(scgen["scgen"]).all()
     with pytest.raises(ValueError, match="unknown baselines"):
         baseline_embeddings(cells, "batch", "cell_type", ["scanorama"])
 

@@ -55,12 +55,26 @@ def harmony_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_
     return corrected.T if corrected.shape[0] != adata.n_obs else corrected
 
 
-#: name → baseline. scGen's batch removal can join with one line once it lands, e.g.
-#: ``"scgen": lambda a, b, c, n_pcs=50, seed=0: _pca(scgen.remove_batch_effect(a, b, c).X, n_pcs, seed)``
+def scgen_pca(
+    adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0, **train_kwargs
+) -> np.ndarray:
+    """scGen's batch removal (``omicsgen.models.scgen``; needs cell types), then PCA of its
+    corrected expression, like the classical methods. ``train_kwargs`` (e.g. ``max_epochs``)
+    go to :func:`omicsgen.models.scgen.remove_batch_effect`."""
+    from omicsgen.models.scgen import remove_batch_effect
+
+    if cell_type_key is None:
+        raise ValueError("the scgen baseline needs cell_type_key (scGen corrects per cell type)")
+    corrected = remove_batch_effect(adata, batch_key, cell_type_key, seed=seed, **train_kwargs)
+    return _pca(_dense(corrected), n_pcs, seed)
+
+
+#: name → baseline ``(adata, batch_key, cell_type_key, n_pcs, seed, **options) → embedding``.
 BASELINES: dict[str, Embedding] = {
     "uncorrected": uncorrected_pca,
     "combat": combat_pca,
     "harmony": harmony_pca,
+    "scgen": scgen_pca,
 }
 
 
@@ -71,12 +85,31 @@ def baseline_embeddings(
     names: Sequence[str],
     n_pcs: int = 50,
     seed: int = 0,
+    options: Mapping[str, Mapping] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Run the named baselines on the same preprocessed data."""
+    """Run the named baselines on the same preprocessed data (``options``: name → keyword
+    arguments of that baseline, e.g. ``{"scgen": {"max_epochs": 30}}``)."""
     unknown = [n for n in names if n not in BASELINES]
     if unknown:
         raise ValueError(f"unknown baselines {unknown}; available: {sorted(BASELINES)}")
-    return {name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed) for name in names}
+    options = options or {}
+    return {
+        name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed, **options.get(name, {}))
+        for name in names
+    }
+
+
+def exact_neighbors(matrix: np.ndarray, k: int):
+    """Exact k nearest neighbours (scikit-learn) in scib-metrics' ``NeighborsResults``."""
+    from scib_metrics.nearest_neighbors import NeighborsResults
+    from sklearn.neighbors import NearestNeighbors
+
+    distances, indices = NearestNeighbors(n_neighbors=k).fit(matrix).kneighbors(matrix)
+    return NeighborsResults(indices=indices, distances=distances)
+
+
+#: ``neighbors`` parameter → Benchmarker neighbour computer (None: its pynndescent default).
+NEIGHBORS = {"pynndescent": None, "exact": exact_neighbors}
 
 
 def scib_scores(
@@ -86,12 +119,18 @@ def scib_scores(
     cell_type_key: str,
     pre_integrated: np.ndarray,
     leiden: bool = False,
+    neighbors: str = "pynndescent",
+    skip: Sequence[str] = (),
 ) -> pd.DataFrame:
     """scIB metrics of every embedding, unscaled, with the 0.4·batch + 0.6·bio total.
 
     Returns one row per embedding; columns are the individual metrics plus
     ``Batch correction``, ``Bio conservation`` and ``Total``. The metric definitions are
     scib-metrics' own (Benchmarker defaults; ``leiden`` adds NMI/ARI of Leiden clusters).
+    ``neighbors``: ``pynndescent`` (Benchmarker's default, approximate) or ``exact``
+    (scikit-learn; no numba compilation, which costs ~45 s per process — quicker on small
+    data). ``skip``: Benchmarker metric names to switch off (e.g. ``kbet_per_label``, the
+    slowest); the batch/bio aggregates are then the means of the metrics that remain.
     """
     from scib_metrics.benchmark import BatchCorrection, Benchmarker, BioConservation
 
@@ -108,17 +147,30 @@ def scib_scores(
         key = f"X_{name}"
         adata.obsm[key] = np.asarray(embedding, dtype=np.float32)
         keys.append(key)
+    bio = {"nmi_ari_cluster_labels_leiden": leiden}
+    batch: dict[str, bool] = {}
+    for name in skip:
+        if name in BatchCorrection.__dataclass_fields__:
+            batch[name] = False
+        elif name in BioConservation.__dataclass_fields__:
+            bio[name] = False
+        else:
+            known = sorted({*BatchCorrection.__dataclass_fields__, *BioConservation.__dataclass_fields__})
+            raise ValueError(f"scib metrics: cannot skip unknown metric {name!r}; known: {known}")
+    if neighbors not in NEIGHBORS:
+        raise ValueError(f"scib metrics: neighbors must be one of {sorted(NEIGHBORS)}, got {neighbors!r}")
     bench = Benchmarker(
         adata,
         batch_key=batch_key,
         label_key=cell_type_key,
         embedding_obsm_keys=keys,
         pre_integrated_embedding_obsm_key="X_pre",
-        bio_conservation_metrics=BioConservation(nmi_ari_cluster_labels_leiden=leiden),
-        batch_correction_metrics=BatchCorrection(),
+        bio_conservation_metrics=BioConservation(**bio),
+        batch_correction_metrics=BatchCorrection(**batch),
         n_jobs=1,
         progress_bar=False,
     )
+    bench.prepare(neighbor_computer=NEIGHBORS[neighbors])
     bench.benchmark()
     results = bench.get_results(min_max_scale=False)
     results = results.drop(index="Metric Type").astype(float)

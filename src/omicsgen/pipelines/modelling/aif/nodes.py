@@ -76,6 +76,7 @@ def integration_embeddings(corrected: ad.AnnData, params: dict[str, Any]) -> dic
     embeddings = baseline_embeddings(
         corrected, params["batch_key"], params.get("cell_type_key"), names,
         n_pcs=int(params.get("metrics", {}).get("n_pcs", 50)), seed=params["seed"],
+        options=params.get("baseline_options"),
     )  # fmt: skip
     embeddings["aif"] = aif_embedding(corrected, params)
     return embeddings

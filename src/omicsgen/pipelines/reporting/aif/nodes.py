@@ -15,9 +15,11 @@ def integration_metrics(
     """scib-metrics on every embedding (PCR against the uncorrected PCA): JSON + table."""
     from omicsgen.metrics.integration import scib_scores, scores_to_json
 
+    metrics = params.get("metrics", {})
     scores = scib_scores(
         corrected.obs, embeddings, params["batch_key"], params["cell_type_key"], embeddings["uncorrected"],
-        leiden=bool(params.get("metrics", {}).get("leiden", False)),
+        leiden=bool(metrics.get("leiden", False)), neighbors=metrics.get("neighbors", "pynndescent"),
+        skip=metrics.get("skip", []),
     )  # fmt: skip
     table = scores.reset_index()
     return scores_to_json(scores), table
