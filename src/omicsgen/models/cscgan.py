@@ -21,8 +21,8 @@ kept with its own label (the original sorted the proportions and lost the pairin
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
