@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -305,6 +306,23 @@ class CscganModel:
         )
 
 
+@contextmanager
+def flushed_denormals():
+    """Flush denormal floats to zero while a GAN trains or generates on the CPU.
+
+    The ReLU → library-size-normalisation output and the critic's gradients drift into
+    denormal range during training; x86 CPUs compute on denormals 10-100x slower, which
+    made each generator step ~30x dearer after a few dozen steps (measured: 48 steps took
+    132 CPU-s without, 4.5 CPU-s with). Values below ~1e-38 change no result that matters.
+    """
+    enabled = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if enabled:
+            torch.set_flush_denormal(False)
+
+
 def generator_steps_per_epoch(n_cells: int, batch_size: int, n_critic: int) -> int:
     return math.ceil(n_cells / (batch_size * n_critic))
 
@@ -358,7 +376,8 @@ def train_cscgan(  # noqa: PLR0913
         device=str(torch_device),
         progress=progress,
     )
-    result = fit(plan, train, config=training, description="cscgan" if cell_types else "scgan")
+    with flushed_denormals():
+        result = fit(plan, train, config=training, description="cscgan" if cell_types else "scgan")
     result.config["generator_steps"] = plan.generator_steps
     result.config["generator_steps_per_epoch"] = per_epoch
     model = CscganModel(config, generator, critic, list(map(str, adata.var_names)), probabilities)
@@ -394,7 +413,7 @@ def generate_cells(
     n = len(codes) if codes is not None else n
     generator_rng = torch.Generator(device="cpu").manual_seed(seed)
     outputs = []
-    with torch.no_grad():
+    with torch.no_grad(), flushed_denormals():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             z = torch.randn(stop - start, model.config.latent_dim, generator=generator_rng).to(torch_device)
