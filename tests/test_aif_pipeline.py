@@ -40,7 +40,7 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert _outputs(project) == []
 
     # Grid points with a batch size larger than every batch fail: reported, not dropped.
-    # (Parameters merge "soft": the base grid's delta [0.1, 1.0] stays, so 2 of 4 points fail.)
+    # (Parameters merge "soft": the base grid's delta [0.0, 0.1] stays, so 2 of 4 points fail.)
     params = project / "conf" / "test" / "parameters" / "aif.yml"
     text = params.read_text().replace(
         "    grid:\n      gamma: [1.0, 10.0]\n      delta: [0.1, 1.0]\n",
@@ -84,8 +84,8 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert failed["error"].str.contains("fewer than the batch size 100000").all()
     assert {"train_loss", "train_mse", "train_aux", "seconds", "param_gamma"} <= set(table.columns)
     # Same seed, same parameters, different Dask worker → the same numbers.
-    grid_ok = table[(table["search"] == "grid") & (table["status"] == "ok") & (table["param_delta"] == 1.0)].iloc[0]
-    twin = robust[(robust["param_gamma"] == 1.0) & (robust["param_delta"] == 1.0) & (robust["seed"] == 0)]
+    grid_ok = table[(table["search"] == "grid") & (table["status"] == "ok") & (table["param_delta"] == 0.1)].iloc[0]
+    twin = robust[(robust["param_gamma"] == 1.0) & (robust["param_delta"] == 0.1) & (robust["seed"] == 0)]
     assert twin["train_loss"].item() == pytest.approx(grid_ok["train_loss"], rel=1e-6)
 
     best = json.loads((reporting / "grid_best_setting.json").read_text())

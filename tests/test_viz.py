@@ -74,25 +74,38 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
 
     chromium = chromium_path()
     project = kedro_project_copy
-    port = _free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    log = project / "kedro_viz.log"
+
+    def start_server() -> tuple[subprocess.Popen, int]:
+        port = _free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        return process, port
+
+    def wait_until_serving(process: subprocess.Popen, port: int) -> bool:
         deadline = time.monotonic() + 180
-        while True:
+        while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main", timeout=5).read()
-                break
+                return True
             except OSError:
-                assert server.poll() is None, "kedro viz run exited"
-                assert time.monotonic() < deadline, "kedro viz did not come up in 180 s"
+                if process.poll() is not None:
+                    return False
                 time.sleep(1)
+        raise AssertionError(f"kedro viz did not come up in 180 s:\n{log.read_text()[-3000:]}")
+
+    # A second try covers the free port being taken between choosing and binding it.
+    server, port = start_server()
+    if not wait_until_serving(server, port):
+        server, port = start_server()
+        assert wait_until_serving(server, port), f"kedro viz run exited:\n{log.read_text()[-3000:]}"
+    try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
