@@ -10,12 +10,44 @@ from typing import Any
 
 import fsspec
 from kedro.io.core import (
+    AbstractDataset,
     AbstractVersionedDataset,
     DatasetError,
     Version,
     get_filepath_str,
     get_protocol_and_path,
 )
+
+
+class FileDataset(AbstractDataset):
+    """An unversioned dataset of one file on any fsspec filesystem."""
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, path = get_protocol_and_path(filepath)
+        self._protocol = protocol
+        self._filepath = PurePosixPath(path)
+        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
+        self.metadata = metadata
+
+    @property
+    def _path(self) -> str:
+        return get_filepath_str(self._filepath, self._protocol)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "protocol": self._protocol}
+
+    def _exists(self) -> bool:
+        return self._fs.exists(self._path)
+
+    def _make_parent_dir(self) -> None:
+        self._fs.makedirs(get_filepath_str(self._filepath.parent, self._protocol), exist_ok=True)
 
 
 class VersionedFileDataset(AbstractVersionedDataset):

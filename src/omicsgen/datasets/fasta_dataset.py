@@ -9,12 +9,10 @@ file, the record and the line. Saves write 80-column FASTA (gzip when the name e
 from __future__ import annotations
 
 import gzip
-from pathlib import PurePosixPath
-from typing import Any
 
-import fsspec
-from kedro.io.core import AbstractDataset, DatasetError, get_filepath_str, get_protocol_and_path
+from kedro.io.core import DatasetError
 
+from omicsgen.datasets._files import FileDataset
 from omicsgen.preprocessing.sequences import (
     SequenceRecord,
     SequenceRecords,
@@ -23,34 +21,13 @@ from omicsgen.preprocessing.sequences import (
 )
 
 
-class FastaDataset(AbstractDataset[list, list]):
+class FastaDataset(FileDataset):
     """Example catalog entry::
 
     vae.binning_reads:
       type: omicsgen.datasets.fasta_dataset.FastaDataset
       filepath: data/01_raw/simulated_metagenome/reads.fasta.gz
     """
-
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        protocol, path = get_protocol_and_path(filepath)
-        self._protocol = protocol
-        self._filepath = PurePosixPath(path)
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "protocol": self._protocol}
-
-    @property
-    def _path(self) -> str:
-        return get_filepath_str(self._filepath, self._protocol)
 
     def _compressed(self) -> bool:
         return self._filepath.suffix == ".gz"
@@ -74,9 +51,6 @@ class FastaDataset(AbstractDataset[list, list]):
         if self._compressed():
             payload = gzip.compress(payload, mtime=0)
         path = self._path
-        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+        self._make_parent_dir()
         with self._fs.open(path, "wb") as handle:
             handle.write(payload)
-
-    def _exists(self) -> bool:
-        return self._fs.exists(self._path)

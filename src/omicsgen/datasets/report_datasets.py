@@ -8,13 +8,13 @@ instead of failing.
 from __future__ import annotations
 
 import io
-from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
-from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
+from kedro.io.core import DatasetError
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
+
+from omicsgen.datasets._files import FileDataset
 
 
 class OptionalJSONDataset(JSONDataset):
@@ -31,7 +31,7 @@ class OptionalCSVDataset(CSVDataset):
         return super().load() if self._exists() else None
 
 
-class FigureDataset(AbstractDataset[Any, bytes | None]):
+class FigureDataset(FileDataset):
     """Save a matplotlib figure as PNG (and close it); load the PNG bytes, or ``None``.
 
     Catalog::
@@ -51,24 +51,16 @@ class FigureDataset(AbstractDataset[Any, bytes | None]):
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, path = get_protocol_and_path(filepath)
-        self._protocol = protocol
-        self._path = PurePosixPath(path)
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
+        super().__init__(filepath=filepath, credentials=credentials, fs_args=fs_args, metadata=metadata)
         self._save_args = {"dpi": 120, "bbox_inches": "tight", **(save_args or {})}
-        self.metadata = metadata
-
-    @property
-    def _full_path(self) -> str:
-        return str(self._path) if self._protocol == "file" else f"{self._protocol}://{self._path}"
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._full_path, "save_args": self._save_args}
+        return {**super()._describe(), "save_args": self._save_args}
 
     def load(self) -> bytes | None:
-        if not self._fs.exists(self._full_path):
+        if not self._fs.exists(self._path):
             return None
-        with self._fs.open(self._full_path, "rb") as handle:
+        with self._fs.open(self._path, "rb") as handle:
             return handle.read()
 
     def save(self, data: Any) -> None:
@@ -79,9 +71,6 @@ class FigureDataset(AbstractDataset[Any, bytes | None]):
         buffer = io.BytesIO()
         data.savefig(buffer, format="png", **self._save_args)
         plt.close(data)
-        self._fs.makedirs(str(self._path.parent), exist_ok=True)
-        with self._fs.open(self._full_path, "wb") as handle:
+        self._make_parent_dir()
+        with self._fs.open(self._path, "wb") as handle:
             handle.write(buffer.getvalue())
-
-    def _exists(self) -> bool:
-        return self._fs.exists(self._full_path)
