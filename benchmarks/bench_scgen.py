@@ -79,6 +79,7 @@ def run_ours(args) -> None:
     model, result = train_scgen(
         train, max_epochs=args.epochs, batch_size=args.batch_size, patience=None, split_key=None,
         seed=args.seed, device="cpu", progress=False, precision=args.precision,
+        adam_eps=args.adam_eps, weight_decay=args.weight_decay,
     )
     record = {
         "epoch_seconds": [row["seconds"] for row in result.history],
@@ -95,7 +96,8 @@ def run_ours(args) -> None:
 
 def run_side(side: str, train: Path, control: Path, out: Path, args, timing_only: bool) -> dict:
     if side.startswith("ours"):
-        command = [sys.executable, __file__, "--worker", "--precision", side.split(":")[1]]
+        command = [sys.executable, __file__, "--worker", "--precision", side.split(":")[1],
+                   "--adam-eps", str(args.adam_eps), "--weight-decay", str(args.weight_decay)]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     else:
         command = [args.reference_python, str(ROOT / "benchmarks/scgen_reference.py")]
@@ -143,6 +145,8 @@ def main() -> None:  # noqa: PLR0915
         "--precision", default="32,bf16-mixed",
         help="comma list of our training precisions to run ('32', 'bf16-mixed')",
     )
+    parser.add_argument("--adam-eps", type=float, default=0.01, help="our Adam eps (torch's default: 1e-8)")
+    parser.add_argument("--weight-decay", type=float, default=1e-6, help="our Adam weight decay")
     parser.add_argument("--json", help="also write the results here")
     # worker mode (ours, in a subprocess)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

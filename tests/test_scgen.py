@@ -114,6 +114,16 @@ def test_training_watches_validation_reconstruction_and_learns(perturbation_data
     assert result.best_value == min(h["validation_reconstruction"] for h in history)
 
 
+def test_adam_recipe_defaults_to_scvi_tools_and_is_recorded(perturbation_data):
+    plan = scgen.ScGenTrainingPlan(scgen.ScGenVAE(scgen.ScGenArchitecture(20, 16, 4)))
+    assert (plan.optimizer.defaults["eps"], plan.optimizer.defaults["weight_decay"]) == (0.01, 1e-6)
+    _, result = scgen.train_scgen(
+        perturbation_data, n_hidden=16, n_latent=4, max_epochs=1, adam_eps=1e-8, weight_decay=0.0,
+        device="cpu", progress=False,
+    )
+    assert (result.config["adam_eps"], result.config["weight_decay"], result.config["lr"]) == (1e-8, 0.0, 1e-3)
+
+
 def test_bf16_mixed_training_learns_and_unknown_precision_is_rejected(perturbation_data):
     _, model, result = _train_without(perturbation_data, max_epochs=5, precision="bf16-mixed")
     assert result.history[-1]["train_reconstruction"] < result.history[0]["train_reconstruction"]

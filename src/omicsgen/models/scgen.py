@@ -156,14 +156,27 @@ PRECISIONS = ("32", "bf16-mixed")
 class ScGenTrainingPlan(TrainingPlan):
     """One Adam step on 0.5·SSE + α·KL per minibatch.
 
+    Adam runs with ``eps=0.01`` and ``weight_decay=1e-6``, the defaults of scvi-tools'
+    ``TrainingPlan`` that the scvi-tools scGen trains with (torch's ``eps=1e-8`` is the
+    other choice). The large ``eps`` damps the steps of weights whose gradients are tiny,
+    such as those of genes that are rarely expressed. Measured on the Kang data (15 epochs,
+    one seed, benchmarks/scgen.md), it raised R² top-100 on 5 of the 7 held-out types.
+    It lowered CD4T (0.896 → 0.855), which stays far above the reference's 0.782.
+
     ``precision="bf16-mixed"`` runs the forward pass under bfloat16 autocast (weights,
     gradients and Adam state stay float32): on CPUs with AVX512-BF16/AMX (and on recent
     GPUs) the matrix products, which are nearly all of an epoch, run about twice as fast.
     Encoding and decoding for predictions always run in float32.
     """
 
-    def __init__(
-        self, model: ScGenVAE, lr: float = 1e-3, kl_weight: float = 5e-5, precision: str = "32"
+    def __init__(  # noqa: PLR0913
+        self,
+        model: ScGenVAE,
+        lr: float = 1e-3,
+        kl_weight: float = 5e-5,
+        precision: str = "32",
+        adam_eps: float = 0.01,
+        weight_decay: float = 1e-6,
     ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -174,7 +187,8 @@ class ScGenTrainingPlan(TrainingPlan):
         # The fused kernel updates all parameters in one pass: on CPU, Adam's per-tensor
         # element-wise ops on 11 M weights otherwise cost a fifth of a step.
         self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=lr, fused=self.device_type in {"cpu", "cuda"}
+            model.parameters(), lr=lr, eps=adam_eps, weight_decay=weight_decay,
+            fused=self.device_type in {"cpu", "cuda"},
         )
 
     def modules(self) -> dict[str, nn.Module]:
@@ -218,6 +232,8 @@ def train_scgen(  # noqa: PLR0913
     dropout: float = 0.2,
     kl_weight: float = 5e-5,
     lr: float = 1e-3,
+    adam_eps: float = 0.01,
+    weight_decay: float = 1e-6,
     precision: str = "32",
     max_epochs: int = 100,
     batch_size: int = 32,
@@ -243,7 +259,9 @@ def train_scgen(  # noqa: PLR0913
     seed_everything(seed)
     architecture = ScGenArchitecture(adata.n_vars, n_hidden, n_latent, n_layers, dropout)
     model = ScGenVAE(architecture).to(target)
-    plan = ScGenTrainingPlan(model, lr=lr, kl_weight=kl_weight, precision=precision)
+    plan = ScGenTrainingPlan(
+        model, lr=lr, kl_weight=kl_weight, precision=precision, adam_eps=adam_eps, weight_decay=weight_decay
+    )
     x = expression_tensor(adata, device=target)
     config = TrainingConfig(
         max_epochs=max_epochs,
@@ -257,6 +275,9 @@ def train_scgen(  # noqa: PLR0913
     )
     validation = {"x": x[torch.from_numpy(valid_mask).to(target)]} if valid_mask.any() else None
     result = fit(plan, {"x": x[torch.from_numpy(train_mask).to(target)]}, validation, config, description)
+    result.config.update(
+        lr=lr, adam_eps=adam_eps, weight_decay=weight_decay, kl_weight=kl_weight, precision=precision
+    )
     return model, result
 
 

@@ -1,0 +1,79 @@
+"""Where one scGen training step spends its time: forward, backward and Adam, timed apart.
+
+Uses the Kang model input (run the data-engineering pipeline first), our ScGenVAE with
+the published architecture and the default training plan, batch 32. Prints the median
+of each phase over ``--steps`` steps (after one warm-up epoch) and, with ``--profile``,
+torch.profiler's table of the most expensive operators.
+
+    python benchmarks/scgen_step_profile.py --threads 1
+    python benchmarks/scgen_step_profile.py --threads 2 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import anndata as ad
+import torch
+
+from omicsgen.models.data import expression_tensor
+from omicsgen.models.scgen import ScGenArchitecture, ScGenTrainingPlan, ScGenVAE, scgen_loss
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=90)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--precision", default="32")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--input", default=str(ROOT / "data/05_model_input/kang/model_input.h5ad"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x = expression_tensor(ad.read_h5ad(args.input), device=torch.device("cpu"))
+    print(f"{x.shape[0]} cells x {x.shape[1]} genes, {(x != 0).float().mean():.3f} non-zero, "
+          f"{args.threads} thread(s), batch {args.batch_size}, precision {args.precision}")
+    model = ScGenVAE(ScGenArchitecture(x.shape[1])).train()
+    plan = ScGenTrainingPlan(model, precision=args.precision)
+
+    def batches(n: int):
+        order = torch.randperm(x.shape[0])
+        per_epoch = x.shape[0] // args.batch_size
+        for i in range(n):
+            j = i % per_epoch
+            yield x[order[j * args.batch_size:(j + 1) * args.batch_size]]
+
+    for batch in batches(x.shape[0] // args.batch_size):  # warm-up epoch
+        plan.training_step({"x": batch}, 0)
+    phases: dict[str, list[float]] = {"forward": [], "backward": [], "adam": []}
+    for batch in batches(args.steps):
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=plan.autocast):
+            loss = scgen_loss(model, batch, plan.kl_weight)["loss"]
+        t1 = time.perf_counter()
+        plan.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t2 = time.perf_counter()
+        plan.optimizer.step()
+        t3 = time.perf_counter()
+        for name, seconds in zip(phases, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            phases[name].append(seconds * 1000)
+    medians = {name: statistics.median(values) for name, values in phases.items()}
+    print(" | ".join(f"{name} {ms:.1f} ms" for name, ms in medians.items()) + f" | total {sum(medians.values()):.1f} ms")
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for batch in batches(20):
+                plan.training_step({"x": batch}, 0)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+
+
+if __name__ == "__main__":
+    main()
