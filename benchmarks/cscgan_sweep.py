@@ -25,6 +25,7 @@ p.add_argument("--genes", type=int, default=500)
 p.add_argument("--recal", type=int, default=0)
 p.add_argument("--ncritic", type=int, default=5)
 p.add_argument("--tag", default="x")
+p.add_argument("--seed", type=int, default=0, help="training and generation seed")
 a = p.parse_args()
 path = f"/tmp/cscgan_cells_{a.genes}.h5ad"
 if not os.path.exists(path):
@@ -34,7 +35,7 @@ if not os.path.exists(path):
     cells.write_h5ad(path)
 cells = ad.read_h5ad(path)
 t0, w0 = time.process_time(), time.time()
-model, res = train_cscgan(cells, "cell_type", generator_steps=a.steps, batch_size=a.batch, seed=0, device="cpu",
+model, res = train_cscgan(cells, "cell_type", generator_steps=a.steps, batch_size=a.batch, seed=a.seed, device="cpu",
     progress=False, critic_layers=tuple(int(x) for x in a.critic.split(",")), learning_rate=a.lr,
     final_learning_rate=a.final_lr, critic_input="log1p", n_critic=a.ncritic)
 tt, tw = time.process_time() - t0, time.time() - w0
@@ -42,7 +43,7 @@ labels = cells.obs["cell_type"].astype(str).to_numpy()
 out = {"args": vars(a), "train_cpu_s": tt, "train_wall_s": tw}
 def ev(tag):
     types = sorted(set(labels))
-    gen, glab = generate_cells(model, {t: 300 for t in types}, seed=0, device="cpu")
+    gen, glab = generate_cells(model, {t: 300 for t in types}, seed=a.seed, device="cpu")
     m = evaluate_generation(cells.X.toarray(), labels, gen, glab, seed=0)
     out[tag] = {"overall": round(m["overall"]["real_vs_generated"]["classifier_auc"], 3),
                 "control": round(m["overall"]["real_vs_real"]["classifier_auc"], 3),
