@@ -12,15 +12,18 @@ torch.profiler's table of the most expensive operators.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anndata as ad
 import torch
 
 from omicsgen.models.data import expression_tensor
-from omicsgen.models.scgen import ScGenArchitecture, ScGenTrainingPlan, ScGenVAE, scgen_loss
+from omicsgen.models.scgen import ScGenArchitecture, ScGenTrainingPlan, ScGenVAE
+from omicsgen.models.training import minibatches
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,20 +45,17 @@ def main() -> None:
     model = ScGenVAE(ScGenArchitecture(x.shape[1])).train()
     plan = ScGenTrainingPlan(model, precision=args.precision)
 
-    def batches(n: int):
-        order = torch.randperm(x.shape[0])
-        per_epoch = x.shape[0] // args.batch_size
-        for i in range(n):
-            j = i % per_epoch
-            yield x[order[j * args.batch_size:(j + 1) * args.batch_size]]
+    def batches(n: int) -> Iterator[dict[str, torch.Tensor]]:
+        """``n`` minibatches from as many shuffled epochs as it takes (the training loop's slicing)."""
+        epochs = itertools.chain.from_iterable(minibatches({"x": x}, args.batch_size) for _ in itertools.count())
+        return itertools.islice(epochs, n)
 
-    for batch in batches(x.shape[0] // args.batch_size):  # warm-up epoch
-        plan.training_step({"x": batch}, 0)
+    for batch in batches(-(-x.shape[0] // args.batch_size)):  # warm-up epoch
+        plan.training_step(batch, 0)
     phases: dict[str, list[float]] = {"forward": [], "backward": [], "adam": []}
     for batch in batches(args.steps):
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=plan.autocast):
-            loss = scgen_loss(model, batch, plan.kl_weight)["loss"]
+        loss = plan._losses(batch["x"])["loss"]  # the plan's own forward (autocast and all)
         t1 = time.perf_counter()
         plan.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -71,7 +71,7 @@ def main() -> None:
 
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for batch in batches(20):
-                plan.training_step({"x": batch}, 0)
+                plan.training_step(batch, 0)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
 
 
