@@ -23,6 +23,26 @@ def _filepath_of(catalog: Any, dataset_name: str) -> str | None:
     return str(path) if path is not None else None
 
 
+class DatasetRegistryHook:
+    """Put the run's own dataset registry (``datasets.yml`` of its environment, with
+    ``--params`` applied) in force before the pipelines are built from it."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from kedro.framework.project import pipelines
+
+        from omicsgen import registry
+
+        parameters = context.config_loader["parameters"]
+        specs = registry.parse_registry(parameters.get("datasets"), context.project_path)
+        if registry.activate(specs, parameters):
+            # The project's pipelines are built once per process from the registry: a run
+            # whose registry differs (another environment or project) needs them rebuilt.
+            requested = pipelines._requested_pipelines
+            pipelines.configure(pipelines._pipelines_module)
+            pipelines.set_requested(requested)
+
+
 class RecordSourceFileHook:
     """Tag every loaded table with the file it came from.
 

@@ -1,8 +1,8 @@
 """Kedro project settings for omicsgen."""
 
-from omicsgen.hooks import RecordSourceFileHook, RunSummaryHook
+from omicsgen.hooks import DatasetRegistryHook, RecordSourceFileHook, RunSummaryHook
 
-HOOKS = (RecordSourceFileHook(), RunSummaryHook())
+HOOKS = (DatasetRegistryHook(), RecordSourceFileHook(), RunSummaryHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
@@ -10,4 +10,7 @@ CONFIG_LOADER_ARGS = {
     # "soft" merges nested keys, so conf/test only names what it shrinks instead of
     # repeating every parameter of a pipeline.
     "merge_strategy": {"parameters": "soft", "catalog": "soft"},
+    # datasets.yml (the dataset registry, omicsgen.registry) is read with the parameters:
+    # nodes get its entries as params:datasets.<name>.
+    "config_patterns": {"parameters": ["parameters*", "parameters*/**", "**/parameters*", "datasets*"]},
 }

@@ -7,7 +7,9 @@ classifier should no longer recognise the batch (accuracy down) but still separa
 biological classes (AUC kept).
 
 All functions take samples × features arrays on the original intensity scale (any scale
-works; each says what it assumes) and are deterministic for a given ``seed``.
+works; each says what it assumes) and are deterministic for a given ``seed``. The RSD is
+only meaningful on intensities: for log-scale input pass ``input_scale="log"`` and it is
+computed on ``2**values`` (log2 assumed, the usual base of public sets).
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
+
+INPUT_SCALES = ("intensity", "log")
+
+
+def rsd_scale(input_scale: str = "intensity") -> str:
+    """How :func:`qc_rsd` treats values on ``input_scale`` (recorded as ``"rsd_scale"``)."""
+    if input_scale not in INPUT_SCALES:
+        raise ValueError(f"input_scale must be one of {'|'.join(INPUT_SCALES)}, got {input_scale!r}")
+    return "intensity" if input_scale == "intensity" else "intensity (2**x, input was log-scale)"
 
 
 def _standardise(values: np.ndarray) -> np.ndarray:
@@ -52,18 +64,21 @@ def qc_correlation(values: np.ndarray, is_qc: np.ndarray) -> float:
     return float(correlation[upper].mean())
 
 
-def qc_rsd(values: np.ndarray, is_qc: np.ndarray) -> np.ndarray:
+def qc_rsd(values: np.ndarray, is_qc: np.ndarray, input_scale: str = "intensity") -> np.ndarray:
     """Per-feature relative standard deviation across QCs, in percent: 100 · sd / |mean|
-    (sd with ddof=1). Intensities are expected, i.e. positive means."""
+    (sd with ddof=1). Intensities are expected, i.e. positive means; log-scale values
+    (``input_scale="log"``) are taken back to intensities as ``2**values`` first."""
     qc = np.asarray(values, dtype=np.float64)[np.asarray(is_qc, dtype=bool)]
+    if rsd_scale(input_scale) != "intensity":
+        qc = np.exp2(qc)
     mean = qc.mean(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return 100.0 * qc.std(axis=0, ddof=1) / np.abs(mean)
 
 
-def median_qc_rsd(values: np.ndarray, is_qc: np.ndarray) -> float:
+def median_qc_rsd(values: np.ndarray, is_qc: np.ndarray, input_scale: str = "intensity") -> float:
     """Median over features of :func:`qc_rsd` (non-finite RSDs ignored)."""
-    rsd = qc_rsd(values, is_qc)
+    rsd = qc_rsd(values, is_qc, input_scale)
     return float(np.median(rsd[np.isfinite(rsd)]))
 
 
@@ -127,27 +142,78 @@ def correction_metrics(  # noqa: PLR0913
     is_qc: np.ndarray,
     batches: Sequence,
     classes: Sequence,
-    class_labels: Sequence[str],
+    class_labels: Sequence[str] | None,
     pca_components: int = 3,
     n_folds: int = 5,
     classifier_components: int = 10,
     seed: int = 0,
-) -> dict[str, float]:
+    input_scale: str = "intensity",
+) -> dict[str, float | str]:
     """Every metric for one version of the data (uncorrected, ComBat, NormAE…).
 
     Batch accuracy uses every sample; the class AUC only the samples whose class is one of
-    the two ``class_labels`` (the first is the positive class).
+    the two ``class_labels`` (the first is the positive class). ``class_labels=None``:
+    no ``"class_auc"`` (nothing to compare). ``"rsd_scale"`` says on which scale the RSD
+    was computed (see :func:`qc_rsd`); it is the only non-numeric entry.
     """
     is_qc = np.asarray(is_qc, dtype=bool)
-    classes = np.asarray(classes).astype(str)
-    biological = np.isin(classes, list(class_labels))
-    return {
+    results: dict[str, float | str] = {
         "qc_pca_distance": qc_pca_distance(values, is_qc, pca_components),
         "qc_correlation": qc_correlation(values, is_qc),
-        "median_qc_rsd": median_qc_rsd(values, is_qc),
+        "median_qc_rsd": median_qc_rsd(values, is_qc, input_scale),
         "batch_accuracy": batch_accuracy(values, batches, n_folds, classifier_components, seed),
-        "class_auc": class_auc(
-            np.asarray(values)[biological], classes[biological], class_labels[0], n_folds, classifier_components, seed
-        ),
     }
+    if class_labels is not None:
+        classes = np.asarray(classes).astype(str)
+        biological = np.isin(classes, list(class_labels))
+        results["class_auc"] = class_auc(
+            np.asarray(values)[biological], classes[biological], class_labels[0], n_folds, classifier_components, seed
+        )
+    results["rsd_scale"] = rsd_scale(input_scale)
+    return results
+
+
+def check_class_labels(
+    obs: pd.DataFrame, class_column: str, class_labels: Sequence[str] | None, min_samples: int = 2
+) -> list[str] | None:
+    """Check the configured classes of the class AUC before anything is trained.
+
+    ``class_labels`` unset (None or empty): nothing to check, returns None. Otherwise it
+    must name two distinct classes, each present in ``obs[class_column]`` with at least
+    ``min_samples`` samples (the cross-validation needs two per class); returns them as
+    strings.
+
+    Raises:
+        InputValidationError: naming ``normae.metrics.class_labels``, the column and the
+            classes it has.
+    """
+    from omicsgen.preprocessing.validate import InputValidationError, preview
+
+    if not class_labels:
+        return None
+    labels = [str(label) for label in class_labels]
+    if class_column not in obs.columns:
+        raise InputValidationError(
+            f"normae.metrics.class_labels is set but the class column '{class_column}' is missing; "
+            f"columns: {preview(obs.columns, limit=20)}"
+        )
+    counts = obs[class_column].astype(str).value_counts()
+    found = f"column '{class_column}' (it has {preview(sorted(counts.index), limit=20)})"
+    if len(labels) != 2 or labels[0] == labels[1]:
+        raise InputValidationError(
+            f"normae.metrics.class_labels must name two different classes, got {preview(labels)}; {found}"
+        )
+    absent = [label for label in labels if label not in counts.index]
+    if absent:
+        raise InputValidationError(
+            f"normae.metrics.class_labels names {preview(absent)}, not found in {found}"
+        )
+    small = [label for label in labels if counts[label] < min_samples]
+    if small:
+        raise InputValidationError(
+            f"normae.metrics.class_labels: class(es) {preview(small)} in column '{class_column}' have "
+            f"fewer than {min_samples} samples ({preview(int(counts[s]) for s in small)}); the "
+            "cross-validated class AUC needs at least that many"
+        )
+    return labels
 

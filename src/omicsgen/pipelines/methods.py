@@ -1,22 +1,108 @@
-"""Discovery of the method pipelines (modelling + reporting sub-packages)."""
+"""Method pipelines, one namespace per (dataset, method).
+
+A method is a sub-package of ``pipelines/modelling`` exposing
+
+- ``create_pipeline(kind)``: its modelling template, reading ``model_input`` (or
+  ``primary``/``raw``) and ``parameters`` (the method's parameters resolved for a dataset);
+- ``bind_dataset(params, dataset)``: its parameters for one dataset (the dataset's keys in
+  the slots the method reads);
+- optionally ``create_extra_pipelines(dataset, kind)`` (``{name: template}``),
+
+plus a ``pipelines/reporting/<method>`` sub-package with ``create_pipeline(kind)``.
+:func:`dataset_method_pipeline` instantiates both in namespace ``<dataset>.<method>``, so
+its outputs are ``<dataset>.<method>.<output>`` (catalog factories under
+``data/<layer>/<dataset>/<method>/``) and ``kedro run --namespaces <dataset>`` picks a
+dataset's data engineering and every method on it.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Pipeline, node, pipeline
 
 from omicsgen.pipelines import modelling, reporting
+from omicsgen.pipelines.data_engineering.nodes import deep_merge
+
+#: inputs a method template may read from its dataset's data engineering
+DATASET_INPUTS = ("model_input", "primary", "raw")
+
+
+def resolve_parameters(
+    params: Mapping[str, Any], entry: Mapping[str, Any], method: str, dataset: str, bind: Callable
+) -> dict[str, Any]:
+    """``<method>`` parameters for one dataset: ``overrides.<dataset>`` merged over the
+    method's defaults, then the dataset's keys bound by the method's ``bind_dataset``."""
+    from pathlib import Path
+
+    from omicsgen.registry import parse_entry
+
+    spec = parse_entry(dataset, entry, Path.cwd()).to_dict()
+    overrides = dict(params.get("overrides") or {})
+    merged = deep_merge({k: v for k, v in params.items() if k not in ("overrides", "datasets")}, overrides.get(dataset) or {})
+    return {**bind(merged, spec), "dataset": spec}
+
+
+def describe_data(data: Any, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """What the report says about the data: described from the data itself."""
+    from omicsgen.preprocessing.describe import describe_dataset
+
+    return describe_dataset(data, parameters["dataset"], holdout=parameters.get("holdout"))
+
+
+@dataclass
+class Method:
+    name: str
+    module: Any
+    reporting: Any | None
+
+    def pipeline(self, dataset: str, kind: str) -> Pipeline:
+        parts = [pipeline(self.module.create_pipeline(kind), tags="modelling")]
+        if self.reporting is not None:
+            parts.append(pipeline(self.reporting.create_pipeline(kind), tags="reporting"))
+        return dataset_method_pipeline(self, dataset, sum(parts, start=Pipeline([])), describe=True)
+
+    def extra(self, dataset: str, kind: str) -> dict[str, Pipeline]:
+        if not hasattr(self.module, "create_extra_pipelines"):
+            return {}
+        return {
+            name: dataset_method_pipeline(self, dataset, template)
+            for name, template in self.module.create_extra_pipelines(kind).items()
+        }
+
+
+def dataset_method_pipeline(method: Method, dataset: str, template: Pipeline, describe: bool = False) -> Pipeline:
+    resolve = node(
+        partial(resolve_parameters, method=method.name, dataset=dataset, bind=method.module.bind_dataset),
+        [f"params:{method.name}", f"params:datasets.{dataset}"],
+        "settings",
+        name="resolve_parameters",
+        tags=["modelling", "reporting"],
+    )
+    reads = [name for name in DATASET_INPUTS if name in template.inputs()]
+    steps = [resolve, template]
+    if describe and reads:
+        steps.append(
+            node(describe_data, [reads[0], "settings"], "data_description", name="describe_data", tags="reporting")
+        )
+    return pipeline(
+        steps,
+        namespace=f"{dataset}.{method.name}",
+        inputs={name: f"{dataset}.{name}" for name in reads},
+        parameters={f"params:{method.name}", f"params:datasets.{dataset}"},
+    )
 
 
 @dataclass
 class MethodPipelines:
     name: str
     datasets: tuple[str, ...]
-    modelling: Pipeline
-    reporting: Pipeline
+    pipeline: Pipeline
     extra: dict[str, Pipeline] = field(default_factory=dict)
 
 
@@ -24,22 +110,30 @@ def _subpackages(package) -> list[str]:
     return sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.ispkg)
 
 
-def discover_methods() -> dict[str, MethodPipelines]:
-    methods = {}
+def discover_methods() -> dict[str, Method]:
     reporting_names = set(_subpackages(reporting))
-    for name in _subpackages(modelling):
-        module = importlib.import_module(f"{modelling.__name__}.{name}")
-        report = (
-            importlib.import_module(f"{reporting.__name__}.{name}").create_pipeline()
-            if name in reporting_names
-            else Pipeline([])
-        )
-        extra = module.create_extra_pipelines() if hasattr(module, "create_extra_pipelines") else {}
-        methods[name] = MethodPipelines(
+    return {
+        name: Method(
             name=name,
-            datasets=tuple(module.DATASETS),
-            modelling=module.create_pipeline(),
-            reporting=report,
-            extra=extra,
+            module=importlib.import_module(f"{modelling.__name__}.{name}"),
+            reporting=importlib.import_module(f"{reporting.__name__}.{name}") if name in reporting_names else None,
         )
-    return methods
+        for name in _subpackages(modelling)
+    }
+
+
+def build_method_pipelines() -> dict[str, MethodPipelines]:
+    """Every method on every dataset of the registry it runs on."""
+    from omicsgen.registry import active_registry, datasets_for
+
+    registry = active_registry()
+    built = {}
+    for name, method in discover_methods().items():
+        datasets = tuple(datasets_for(name))
+        combined, extra = Pipeline([]), {}
+        for dataset in datasets:
+            combined += method.pipeline(dataset, registry[dataset].kind)
+            for extra_name, part in method.extra(dataset, registry[dataset].kind).items():
+                extra[extra_name] = extra.get(extra_name, Pipeline([])) + part
+        built[name] = MethodPipelines(name=name, datasets=datasets, pipeline=combined, extra=extra)
+    return built

@@ -36,10 +36,10 @@ def pca_by_batch(versions: Mapping[str, np.ndarray], batches: np.ndarray, is_qc:
     return fig
 
 
-def qc_rsd_distribution(versions: Mapping[str, np.ndarray], is_qc: np.ndarray):
+def qc_rsd_distribution(versions: Mapping[str, np.ndarray], is_qc: np.ndarray, input_scale: str = "intensity"):
     """Histogram of per-feature QC RSD (%) for each version, medians marked."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    rsds = {name: qc_rsd(values, is_qc) for name, values in versions.items()}
+    rsds = {name: qc_rsd(values, is_qc, input_scale) for name, values in versions.items()}
     finite = np.concatenate([r[np.isfinite(r)] for r in rsds.values()])
     bins = np.linspace(0, np.quantile(finite, 0.99), 60)
     for i, (name, rsd) in enumerate(rsds.items()):

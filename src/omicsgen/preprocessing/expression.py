@@ -73,6 +73,52 @@ def _integer_valued(matrix) -> bool:
     return bool(values.size) and bool(np.all(values >= 0)) and bool(np.all(values == np.round(values)))
 
 
+#: ``uns`` key recording where the raw counts were found (``{"source": "X" | "layers/<name>" | None}``)
+COUNTS_KEY = "counts_source"
+
+
+def locate_counts(adata: ad.AnnData, counts: str = "auto", parameter: str = "keys.counts") -> ad.AnnData:
+    """Find the raw counts and put them in ``layers["counts"]``.
+
+    ``counts: auto`` looks at ``layers["counts"]``, then X, then every other layer, and takes
+    the first that holds non-negative integers; ``"X"`` or a layer name insists on that one
+    (an error names ``parameter`` if it does not hold counts). Data with no counts anywhere
+    (already log-normalised, e.g. scGen's Kang file without its layer) is kept, with
+    ``uns["counts_source"]["source"] = None``: methods that need counts say so before training.
+    """
+    out = adata.copy()
+    if counts != "auto":
+        layer = None if counts == "X" else counts
+        if layer is not None and layer not in out.layers:
+            raise InputValidationError(
+                f"{source_of(adata)}: {parameter} is '{counts}', but there is no such layer; "
+                f"layers are {list(out.layers.keys()) or 'none'} (use X for counts in X, or auto)"
+            )
+        try:
+            check_counts(out, layer)
+        except InputValidationError as error:
+            raise InputValidationError(f"{error}; set {parameter} to where the raw counts are, or auto") from None
+        candidates = [counts]
+    else:
+        names = ["counts", "X", *[name for name in out.layers if name != "counts"]]
+        candidates = [
+            name for name in names
+            if (name == "X" or name in out.layers) and _integer_valued(out.X if name == "X" else out.layers[name])
+        ][:1]  # fmt: skip
+    if not candidates:
+        out.uns[COUNTS_KEY] = {"source": None}
+        logger.warning(
+            "%s: no raw counts found in X or the layers %s; methods that need counts will stop "
+            "(set %s if they are somewhere else)", source_of(adata), list(out.layers.keys()), parameter
+        )
+        return out
+    source = candidates[0]
+    if source != "counts":
+        out.layers["counts"] = (out.X if source == "X" else out.layers[source]).copy()
+    out.uns[COUNTS_KEY] = {"source": "X" if source == "X" else f"layers/{source}"}
+    return out
+
+
 def detect_expression_scale(adata: ad.AnnData) -> str:
     """``"counts"`` (non-negative integers), ``"log_normalised"`` or ``"other"`` (e.g. scaled).
 
@@ -107,6 +153,9 @@ def normalise_expression(
     if scale == "log_normalised":
         out.uns[NORMALISATION_KEY] = {"source": "input", "note": "X was already log-normalised"}
         return out
+    if scale != "counts" and counts_layer and counts_layer in out.layers:
+        out.X = out.layers[counts_layer].copy()  # X is scaled or otherwise processed: start again from counts
+        scale = "counts"
     if scale != "counts":
         raise InputValidationError(
             f"{source_of(adata)}: X is neither counts nor log-normalised expression "
@@ -196,6 +245,20 @@ def split_train_validation(
         np.where(is_validation, "validation", "train"), categories=["train", "validation"]
     )
     return out
+
+
+def resolve_held_out_types(cell_types: pd.Series, holdout) -> list[str]:
+    """The held-out cell types named by scGen's ``holdout``: one type, a list (or a
+    ``"a;b"`` string), ``"all"`` (every type) or ``"largest"`` (the most frequent type)."""
+    labels = cell_types.astype(str)
+    if holdout == "all":
+        return sorted(labels.unique())
+    if holdout == "largest":
+        counts = labels.value_counts()
+        return [str(sorted(counts.index[counts == counts.max()])[0])]
+    if isinstance(holdout, str):
+        return [part.strip() for part in holdout.split(";") if part.strip()]
+    return [str(t) for t in holdout]
 
 
 def hold_out_condition(

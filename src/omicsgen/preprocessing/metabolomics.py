@@ -7,9 +7,19 @@ injections, injection order). Output: an AnnData with samples as observations.
 Scaling is recorded so corrected values go back to the original intensity scale with
 :func:`restore_original_scale` — exactly once (the original NormAE undid its
 standardisation twice).
+
+Public sets often ship log-transformed intensities (log2 or log10). The scale of the
+input is detected (:func:`detect_intensity_scale`) or given, recorded in
+``uns["input_scale"]``, and respected downstream: zeros are missing values only on the
+intensity scale, imputation uses the feature minimum on the log scale, and
+:func:`scale_features` never logs log-scale values again. Everything stays on the
+scale of the input ("original scale" below means that scale).
 """
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
 
 import anndata as ad
 import numpy as np
@@ -21,6 +31,18 @@ from omicsgen.preprocessing.validate import InputValidationError, preview, sourc
 SCALING_KEY = "scaling"
 #: layer holding intensities on the original scale after imputation.
 INTENSITY_LAYER = "intensity"
+#: ``uns`` key: ``"log"`` or ``"intensity"``, the scale of the input values.
+INPUT_SCALE_KEY = "input_scale"
+#: what ``metabolomics_to_anndata(duplicates=...)`` accepts; ``"error"`` is the default.
+DUPLICATE_POLICIES = ("error", "make_unique", "sum", "first")
+INPUT_SCALES = ("auto", "log", "intensity")
+#: log2 of 1e12: above every MS instrument's dynamic range, so log values never exceed it.
+LOG_SCALE_MAX = 40.0
+#: (q99 − median) / (median − q01) of the observed values at or above which they are
+#: intensities: log-normal spread, i.e. q99/q01 ≳ 100.
+INTENSITY_TAIL_RATIO = 10.0
+
+logger = logging.getLogger(__name__)
 
 
 def _check_info_columns(info: pd.DataFrame, columns: list[str]) -> None:
@@ -56,7 +78,8 @@ def _check_info_values(info: pd.DataFrame, sample_column: str, columns: list[str
             )
 
 
-def _numeric_intensities(data: pd.DataFrame) -> pd.DataFrame:
+def _numeric_values(data: pd.DataFrame) -> pd.DataFrame:
+    """Numbers only, no infinities (any scale)."""
     numeric = data.apply(pd.to_numeric, errors="coerce")
     not_numeric = numeric.isna() & data.notna()
     if not_numeric.to_numpy().any():
@@ -72,13 +95,82 @@ def _numeric_intensities(data: pd.DataFrame) -> pd.DataFrame:
         raise InputValidationError(
             f"{source_of(data)}: infinite intensities in samples {preview(numeric.columns[cols])}"
         )
+    return numeric
+
+
+def _check_non_negative(numeric: pd.DataFrame, source: str, scale_note: str) -> None:
+    values = numeric.to_numpy(dtype=float)
     if (values < 0).any():
         rows, cols = np.nonzero(values < 0)
         raise InputValidationError(
-            f"{source_of(data)}: negative intensities for features "
-            f"{preview(numeric.index[rows])} in samples {preview(numeric.columns[cols])}"
+            f"{source}: negative intensities for features {preview(pd.unique(numeric.index[rows]))} "
+            f"in samples {preview(pd.unique(numeric.columns[cols]))}{scale_note}"
         )
-    return numeric
+
+
+def _scale_statistics(values) -> dict[str, float]:
+    """Largest observed value and tail ratio (q99 − median) / (median − q01) of the
+    finite, non-zero values (see :func:`detect_intensity_scale`)."""
+    finite = np.asarray(values, dtype=np.float64).ravel()
+    finite = finite[np.isfinite(finite) & (finite != 0)]
+    if finite.size == 0:
+        return {"n_values": 0, "max": float("nan"), "tail_ratio": float("nan")}
+    q01, q50, q99 = np.quantile(finite, [0.01, 0.5, 0.99])
+    if q50 > q01:
+        tail_ratio = (q99 - q50) / (q50 - q01)
+    else:  # at least half the values tie at the bottom: a right tail counts as unbounded
+        tail_ratio = np.inf if q99 > q50 else 1.0
+    return {"n_values": int(finite.size), "max": float(finite.max()), "tail_ratio": float(tail_ratio)}
+
+
+def detect_intensity_scale(values) -> str:
+    """``"log"`` or ``"intensity"``: the scale of a table of MS feature values.
+
+    The rule, on the finite non-zero values (missing values and zeros, which are
+    non-detections on the intensity scale, are left out):
+
+    1. **Any value above 40 → intensity.** 40 is log2 of 1e12, beyond the dynamic range
+       of MS instruments, so log2/ln/log10 values never exceed it, whereas raw peak
+       intensities are in the hundreds to billions.
+    2. **Otherwise intensity only if the values are log-normally skewed:** tail ratio
+       ``(q99 − median) / (median − q01) ≥ 10``. Intensities (even rescaled ones, e.g.
+       divided by their median) spread over orders of magnitude with a long right tail
+       (log-normal with sd σ gives exp(2.33σ), ≥ 10 once q99/q01 ≳ 100); log values are
+       compact and roughly symmetric (ratio near 1) and may be negative.
+    3. Everything else → log. No finite non-zero value at all → intensity.
+
+    Measured (tail ratio): MTBLS79 DIMS 120 and the MetNormalizer LC-MS demo 157 as
+    shipped; their log2/log10/ln transforms 2.3 and 2.0, with 45% of the values removed
+    at random the same, with the lowest 45% removed (left-censoring) 4.9 and 3.6.
+    """
+    return _scale_from_statistics(_scale_statistics(values))
+
+
+def _scale_from_statistics(stats: dict[str, float]) -> str:
+    if stats["n_values"] == 0 or stats["max"] > LOG_SCALE_MAX:
+        return "intensity"
+    return "intensity" if stats["tail_ratio"] >= INTENSITY_TAIL_RATIO else "log"
+
+
+def _resolve_duplicates(numeric: pd.DataFrame, policy: str, scale: str, source: str) -> pd.DataFrame:
+    """Rows sharing a feature name, handled by ``policy`` (see metabolomics_to_anndata)."""
+    if not numeric.index.duplicated().any() or policy == "error":
+        return numeric
+    if policy == "first":
+        return numeric[~numeric.index.duplicated(keep="first")]
+    if policy == "make_unique":
+        out = numeric.copy()
+        out.index = ad.utils.make_index_unique(pd.Index(numeric.index.astype(str)), join="-")
+        return out
+    if scale == "log":
+        raise InputValidationError(
+            f"{source}: duplicates='sum' on log-scale values: a sum of logarithms is not the "
+            "log of summed intensities; set the dataset's preprocessing.duplicates to "
+            "make_unique or first, or preprocessing.input_scale to intensity if the values "
+            "are intensities"
+        )
+    # missing counts as 0, but a cell missing in every duplicate stays missing
+    return numeric.groupby(level=0, sort=False).sum(min_count=1)
 
 
 def metabolomics_to_anndata(  # noqa: PLR0913
@@ -89,25 +181,47 @@ def metabolomics_to_anndata(  # noqa: PLR0913
     batch_column: str = "batch",
     class_column: str = "class",
     order_column: str = "injection_order",
-    qc_label: str = "QC",
+    qc_label: str | Sequence[str] = "QC",
+    duplicates: str = "error",
+    input_scale: str = "auto",
 ) -> ad.AnnData:
     """Validate a data.csv/info.csv pair and join it into a samples × features AnnData.
 
-    Zeros are treated as missing values (they are non-detections in MS data).
     ``obs`` keeps every info column, with ``batch`` as strings and a boolean ``is_qc``.
+
+    Args:
+        duplicates: rows sharing a feature name. ``"error"`` (default) stops with the
+            names; ``"make_unique"`` renames the later ones ``name-1``, ``name-2``, …
+            (anndata's ``var_names_make_unique``); ``"sum"`` adds their values per sample
+            (missing counts as 0; missing in all of them stays missing; intensity scale
+            only); ``"first"`` keeps the first row. Recorded in ``uns["duplicates"]``
+            as ``{"policy", "n_duplicated"}`` (rows whose name occurred before).
+        input_scale: ``"auto"`` (:func:`detect_intensity_scale`), ``"log"`` or
+            ``"intensity"``; recorded in ``uns["input_scale"]``. On the intensity scale
+            zeros are missing values (non-detections) and negative values are an error;
+            on the log scale both are ordinary values.
 
     Raises:
         InputValidationError: samples in one table but not the other, missing columns,
-            non-numeric or negative intensities, a feature with no value at all, no QC
-            samples, or a single batch. The message names the file and the values.
+            non-numeric intensities (negative ones on the intensity scale), duplicated
+            feature names with ``duplicates="error"``, a feature with no value at all, no
+            QC samples, or a single batch. The message names the file and the values.
     """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {'|'.join(DUPLICATE_POLICIES)}, got {duplicates!r}")
+    if input_scale not in INPUT_SCALES:
+        raise ValueError(f"input_scale must be one of {'|'.join(INPUT_SCALES)}, got {input_scale!r}")
     data_source, info_source = source_of(data), source_of(info)
     if feature_column in data.columns:
         data = data.set_index(feature_column)
     data.attrs["source_file"] = data_source
     duplicated = data.index[data.index.duplicated()]
-    if len(duplicated):
-        raise InputValidationError(f"{data_source}: duplicated features {preview(duplicated)}")
+    if len(duplicated) and duplicates == "error":
+        raise InputValidationError(
+            f"{data_source}: duplicated feature names {preview(pd.unique(duplicated))} "
+            f"({len(duplicated)} repeated rows); set the dataset's preprocessing.duplicates "
+            f"to one of {'|'.join(p for p in DUPLICATE_POLICIES if p != 'error')}"
+        )
     _check_info_columns(info, [sample_column, batch_column, class_column, order_column])
     _check_info_values(info, sample_column, [batch_column, class_column, order_column])
     info = info.copy()
@@ -132,9 +246,10 @@ def metabolomics_to_anndata(  # noqa: PLR0913
         raise InputValidationError(
             f"{info_source}: column '{order_column}' must be numeric, found {preview(bad)}"
         )
-    if not info[class_column].astype(str).eq(qc_label).any():
+    qc_labels = [qc_label] if isinstance(qc_label, str) else [str(label) for label in qc_label]
+    if not info[class_column].astype(str).isin(qc_labels).any():
         raise InputValidationError(
-            f"{info_source}: no QC samples: column '{class_column}' has no '{qc_label}' value "
+            f"{info_source}: no QC samples: column '{class_column}' has no {' / '.join(map(repr, qc_labels))} value "
             f"(values: {preview(sorted(info[class_column].astype(str).unique()))})"
         )
     batches = info[batch_column].astype(str).unique()
@@ -144,7 +259,23 @@ def metabolomics_to_anndata(  # noqa: PLR0913
             f"({preview(batches)}); batch correction needs at least two"
         )
 
-    numeric = _numeric_intensities(data).replace(0.0, np.nan)
+    numeric = _numeric_values(data)
+    stats = _scale_statistics(numeric.to_numpy(dtype=float))
+    scale = _scale_from_statistics(stats) if input_scale == "auto" else input_scale
+    if scale == "intensity":
+        note = "" if input_scale == "intensity" else (
+            "; if the values are log-transformed set the dataset's preprocessing.input_scale to log"
+        )
+        _check_non_negative(numeric, data_source, note)
+        numeric = numeric.replace(0.0, np.nan)
+    elif input_scale == "auto":
+        logger.warning(
+            "%s: values detected as log-scale (largest %.3g ≤ %g, tail ratio %.2f < %g); zeros "
+            "are kept as values, nothing will be logged again. Set preprocessing.input_scale "
+            "to intensity to override.",
+            data_source, stats["max"], LOG_SCALE_MAX, stats["tail_ratio"], INTENSITY_TAIL_RATIO,
+        )
+    numeric = _resolve_duplicates(numeric, duplicates, scale, data_source)
     empty = numeric.index[numeric.isna().all(axis=1)]
     if len(empty):
         raise InputValidationError(
@@ -153,13 +284,20 @@ def metabolomics_to_anndata(  # noqa: PLR0913
     obs = info.set_index(sample_column).loc[numeric.columns]
     obs[batch_column] = obs[batch_column].astype(str)
     obs[order_column] = pd.to_numeric(obs[order_column])
-    obs["is_qc"] = obs[class_column].astype(str).eq(qc_label)
+    obs["is_qc"] = obs[class_column].astype(str).isin(qc_labels)
     obs.index.name = None
     var = pd.DataFrame(index=numeric.index.astype(str))
     var.index.name = None
     adata = ad.AnnData(X=numeric.T.to_numpy(dtype=np.float64), obs=obs, var=var)
     adata.uns["source_file"] = data_source
     adata.uns["info_file"] = info_source
+    adata.uns["duplicates"] = {"policy": duplicates, "n_duplicated": int(len(duplicated))}
+    adata.uns[INPUT_SCALE_KEY] = scale
+    adata.uns["input_scale_detection"] = {
+        "requested": input_scale,
+        "max": stats["max"],
+        "tail_ratio": stats["tail_ratio"],
+    }
     return adata
 
 
@@ -189,15 +327,31 @@ def filter_features(
 
 def impute_half_minimum(adata: ad.AnnData) -> ad.AnnData:
     """Fill missing values with half the feature's smallest observed value; the result
-    (original intensity scale) is also kept in ``layers["intensity"]``."""
+    (original scale) is also kept in ``layers["intensity"]``.
+
+    Log-scale input (``uns["input_scale"] == "log"``): half the minimum would be
+    ``min − log_b(2)``, but the base b is unknown (log2, log10, ln all occur), so the
+    base-free analogue is used: the feature minimum itself, on the log scale — the
+    smallest observed value, an upper bound of a non-detection. Recorded as
+    ``"feature_minimum_log_scale"`` in ``uns["imputation"]``, with a warning.
+    """
     values = adata.X.astype(np.float64, copy=True)
-    half_min = np.nanmin(values, axis=0) / 2.0
+    log_scale = adata.uns.get(INPUT_SCALE_KEY) == "log"
+    minimum = np.nanmin(values, axis=0)
+    fill = minimum if log_scale else minimum / 2.0
     rows, cols = np.nonzero(np.isnan(values))
-    values[rows, cols] = half_min[cols]
+    values[rows, cols] = fill[cols]
     out = adata.copy()
     out.X = values
     out.layers[INTENSITY_LAYER] = values.copy()
-    out.uns["imputation"] = {"method": "half_minimum", "n_imputed": int(len(rows))}
+    method = "feature_minimum_log_scale" if log_scale else "half_minimum"
+    if log_scale and len(rows):
+        logger.warning(
+            "%s: input is log-scale (uns['input_scale']); %d missing values imputed with the "
+            "feature minimum on the log scale instead of half the minimum intensity",
+            source_of(adata), len(rows),
+        )
+    out.uns["imputation"] = {"method": method, "n_imputed": int(len(rows))}
     return out
 
 
@@ -206,7 +360,16 @@ def scale_features(adata: ad.AnnData, log: bool = False) -> ad.AnnData:
 
     Means and standard deviations go to ``var["scale_mean"]``/``var["scale_std"]`` and the
     transforms to ``uns["scaling"]``, so :func:`restore_original_scale` can undo them.
+    Log-scale input (``uns["input_scale"] == "log"``) is never logged again: ``log=True``
+    is skipped with a warning and ``uns["scaling"]["log"]`` is False.
     """
+    skip_log = bool(log) and adata.uns.get(INPUT_SCALE_KEY) == "log"
+    if skip_log:
+        logger.warning(
+            "%s: input is already log-scale (uns['input_scale']); scaling log=True skipped",
+            source_of(adata),
+        )
+        log = False
     values = np.log(adata.X) if log else adata.X.astype(np.float64, copy=True)
     mean = values.mean(axis=0)
     std = values.std(axis=0, ddof=0)
@@ -216,6 +379,8 @@ def scale_features(adata: ad.AnnData, log: bool = False) -> ad.AnnData:
     out.var["scale_mean"] = mean
     out.var["scale_std"] = std
     out.uns[SCALING_KEY] = {"log": bool(log), "standardised": True}
+    if skip_log:
+        out.uns[SCALING_KEY]["log_skipped"] = "input is log-scale"
     return out
 
 

@@ -1,9 +1,5 @@
-"""Data engineering: validate, QC, normalise, HVG, split and balance each dataset."""
+"""Data engineering: validate, find counts, QC, normalise, HVG and split each declared dataset."""
 
-from omicsgen.pipelines.data_engineering.pipeline import (
-    DATASETS,
-    create_dataset_pipeline,
-    create_pipeline,
-)
+from omicsgen.pipelines.data_engineering.pipeline import create_dataset_pipeline, create_pipeline
 
-__all__ = ["DATASETS", "create_dataset_pipeline", "create_pipeline"]
+__all__ = ["create_dataset_pipeline", "create_pipeline"]

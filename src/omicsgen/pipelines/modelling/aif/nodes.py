@@ -17,6 +17,11 @@ import pandas as pd
 from omicsgen.metrics.integration import BASELINES, baseline_embeddings
 
 
+def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """AIF reads the dataset's batch and cell-type columns."""
+    return {**params, "batch_key": dataset["keys"]["batch"], "cell_type_key": dataset["keys"].get("cell_type")}
+
+
 def _training_params(params: dict[str, Any]) -> dict[str, Any]:
     return {**params.get("training", {}), "seed": params["seed"], "device": params.get("device", "auto")}
 

@@ -1,7 +1,6 @@
-"""scGAN / cscGAN: synthetic cells from raw Kang counts, and rare-type augmentation."""
+"""scGAN / cscGAN: synthetic cells from raw counts, and rare-type augmentation."""
 
+from omicsgen.pipelines.modelling.cscgan.nodes import bind_dataset
 from omicsgen.pipelines.modelling.cscgan.pipeline import create_pipeline
 
-DATASETS = ("kang",)
-
-__all__ = ["DATASETS", "create_pipeline"]
+__all__ = ["bind_dataset", "create_pipeline"]

@@ -10,11 +10,26 @@ import numpy as np
 from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
 
 
+def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """cscGAN reads the dataset's cell types and the raw counts that data engineering found."""
+    return {**params, "input": {"cell_type_key": dataset["keys"]["cell_type"], "counts_layer": "counts"}}
+
+
+def rare_cell_type(cells: ad.AnnData, params: dict[str, Any]) -> str:
+    """``augmentation.rare_cell_type``; ``auto`` takes the largest type, so that the 5 % kept
+    after downsampling and the test split still hold cells of it."""
+    wanted = params["augmentation"]["rare_cell_type"]
+    if wanted != "auto":
+        return str(wanted)
+    counts = cells.obs[params["input"]["cell_type_key"]].astype(str).value_counts()
+    return str(sorted(counts.index[counts == counts.max()])[0])
+
+
 def _requested_types(params: dict[str, Any]) -> dict[str, list[str]]:
-    augmentation = params["augmentation"]
+    rare = params["augmentation"]["rare_cell_type"]
     return {
         "generation.cell_types": list(params["generation"].get("cell_types") or []),
-        "augmentation.rare_cell_type": [augmentation["rare_cell_type"]],
+        "augmentation.rare_cell_type": [] if rare == "auto" else [rare],
     }
 
 
@@ -27,6 +42,13 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     from omicsgen.models.cscgan import preprocess_counts
 
     key = params["input"]["cell_type_key"]
+    name = params["dataset"]["name"]
+    if params["input"]["counts_layer"] not in adata.layers:
+        raise InputValidationError(
+            f"{source_of(adata)}: cscGAN needs raw counts, and none were found in X or the layers "
+            f"({list(adata.layers.keys()) or 'none'}); set datasets.{name}.keys.counts to where they are, "
+            f"or leave cscgan out of datasets.{name}.methods"
+        )
     if key in adata.obs:
         present = set(adata.obs[key].astype(str))
         for parameter, wanted in _requested_types(params).items():
@@ -102,13 +124,13 @@ def split_for_augmentation(cells: ad.AnnData, params: dict[str, Any]) -> tuple[a
     from omicsgen.metrics.augmentation import downsample_label, stratified_test_split
 
     options = params["augmentation"]
+    rare = rare_cell_type(cells, params)
     labels = cells.obs[params["input"]["cell_type_key"]].astype(str).to_numpy()
     test = stratified_test_split(labels, options["test_fraction"], seed=params["seed"])
     train = cells[~test].copy()
-    train.uns["cscgan_rare_cells_before_downsampling"] = int((labels[~test] == options["rare_cell_type"]).sum())
-    kept = downsample_label(
-        labels[~test], options["rare_cell_type"], options["fraction"], options["min_rare_cells"], params["seed"]
-    )
+    train.uns["cscgan_rare_cells_before_downsampling"] = int((labels[~test] == rare).sum())
+    train.uns["cscgan_rare_cell_type"] = rare
+    kept = downsample_label(labels[~test], rare, options["fraction"], options["min_rare_cells"], params["seed"])
     return train[kept].copy(), cells[test].copy()
 
 
@@ -125,7 +147,7 @@ def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, A
     (possibly fewer than asked; the count is in the metrics).
     """
     options = params["augmentation"]
-    rare = options["rare_cell_type"]
+    rare = train.uns["cscgan_rare_cell_type"]
     n = int(options.get("n_added") or train.uns["cscgan_rare_cells_before_downsampling"])
     if params["model"].get("conditional", True):
         return _generate(checkpoint, train, {rare: n}, params, "augmentation")
@@ -143,9 +165,10 @@ def rare_type_f1(train: ad.AnnData, test: ad.AnnData, generated: ad.AnnData, par
         train.obs[key].astype(str).to_numpy(),
         test.X.toarray(),
         test.obs[key].astype(str).to_numpy(),
-        params["augmentation"]["rare_cell_type"],
+        train.uns["cscgan_rare_cell_type"],
         np.asarray(generated.X.toarray()),
         seed=params["seed"],
     )
+    result["rare_cell_type"] = train.uns["cscgan_rare_cell_type"]
     result["fraction_kept"] = params["augmentation"]["fraction"]
     return result

@@ -1,21 +1,7 @@
 """NormAE (metabolomics batch-effect removal): ``kedro run --pipelines normae`` trains and
 corrects; ``kedro run --pipelines normae_remove`` applies the saved model only."""
 
-from kedro.pipeline import Pipeline
+from omicsgen.pipelines.modelling.normae.nodes import bind_dataset
+from omicsgen.pipelines.modelling.normae.pipeline import create_extra_pipelines, create_pipeline
 
-from omicsgen.pipelines.modelling.normae.pipeline import (
-    DATASET,
-    create_pipeline,
-    create_remove_pipeline,
-)
-
-DATASETS = (DATASET,)
-
-
-def create_extra_pipelines() -> dict[str, Pipeline]:
-    from omicsgen.pipelines import data_engineering
-
-    return {"normae_remove": data_engineering.create_dataset_pipeline(DATASET) + create_remove_pipeline()}
-
-
-__all__ = ["DATASETS", "create_extra_pipelines", "create_pipeline"]
+__all__ = ["bind_dataset", "create_extra_pipelines", "create_pipeline"]

@@ -14,12 +14,24 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from omicsgen.metrics.metabolomics import check_class_labels
 from omicsgen.preprocessing import restore_original_scale
 from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
 
 #: layers of the ``corrected`` AnnData, all on the original intensity scale
 ORIGINAL, RECONSTRUCTED, CORRECTED, COMBAT = "intensity", "normae_reconstructed", "normae_corrected", "combat_corrected"
 LATENT = "X_normae"
+
+
+def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """NormAE reads the dataset's batch, injection-order and class columns; data
+    engineering marks the QC samples in ``obs["is_qc"]``."""
+    keys = dataset["keys"]
+    return {
+        **params,
+        "keys": {"batch": keys["batch"], "order": keys["injection_order"], "qc": "is_qc"},
+        "metrics": {**params["metrics"], "class_column": keys["class"]},
+    }
 
 
 def validate_normae_input(model_input: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
@@ -30,6 +42,7 @@ def validate_normae_input(model_input: ad.AnnData, params: dict[str, Any]) -> ad
     missing = [c for c in (*keys.values(), params["metrics"]["class_column"]) if c not in model_input.obs]
     if missing:
         raise InputValidationError(f"{source}: obs column(s) {preview(missing)} missing")
+    check_class_labels(model_input.obs, params["metrics"]["class_column"], params["metrics"].get("class_labels"))
     n_qc = int(model_input.obs[keys["qc"]].astype(bool).sum())
     if n_qc < 2:
         raise InputValidationError(f"{source}: {n_qc} QC sample(s); NormAE needs at least two")
@@ -67,28 +80,29 @@ def train(model_input: ad.AnnData, params: dict[str, Any]):
         "n_features": model_input.n_vars,
         "batches": model.batch_categories,
         "scaling": dict(model_input.uns.get("scaling", {})),
-        "data_file": source_of(model_input),
+        "data_file": params["dataset"]["files"]["data"],
+        "info_file": params["dataset"]["files"]["info"],
     }
     early_stop_info = {**record["selected"], "training_seconds": record["seconds"]}
     checkpoint = model.checkpoint(selected=dict(record["selected"]), seed=params["seed"])
     return checkpoint, record, history_table(record), config, early_stop_info
 
 
-def remove(model_input: ad.AnnData, checkpoint: dict[str, Any], device: str) -> ad.AnnData:
+def remove(model_input: ad.AnnData, checkpoint: dict[str, Any], params: dict[str, Any]) -> ad.AnnData:
     """Apply a saved NormAE model: the AnnData with the original, reconstructed and corrected
     intensities as layers (original scale, inverse transforms applied once) and the latent
     code in ``obsm["X_normae"]``."""
     from omicsgen.models.normae import NormAEModel, remove_batch_effects
 
     start = time.perf_counter()
-    outputs = remove_batch_effects(NormAEModel.from_checkpoint(checkpoint), model_input, device)
+    outputs = remove_batch_effects(NormAEModel.from_checkpoint(checkpoint), model_input, params["device"])
     corrected = model_input.copy()
     corrected.layers[RECONSTRUCTED] = restore_original_scale(outputs["reconstructed"], model_input)
     corrected.layers[CORRECTED] = restore_original_scale(outputs["corrected"], model_input)
     corrected.obsm[LATENT] = outputs["latent"]
     corrected.uns["normae"] = {
-        "input_file": source_of(model_input),
-        "info_file": str(model_input.uns.get("info_file", "")),
+        "input_file": params["dataset"]["files"]["data"],
+        "info_file": params["dataset"]["files"]["info"],
         "selected": dict(checkpoint.get("selected", {})),
         "remove_seconds": time.perf_counter() - start,
     }

@@ -1,8 +1,6 @@
-"""scGen perturbation prediction on Kang PBMCs (``kedro run --pipelines scgen``)."""
+"""scGen perturbation prediction on every perturbation dataset (``kedro run --pipelines scgen``)."""
 
+from omicsgen.pipelines.modelling.scgen.nodes import bind_dataset
 from omicsgen.pipelines.modelling.scgen.pipeline import create_pipeline
 
-#: data-engineering namespaces this method reads
-DATASETS = ("kang",)
-
-__all__ = ["DATASETS", "create_pipeline"]
+__all__ = ["bind_dataset", "create_pipeline"]

@@ -13,25 +13,42 @@ import anndata as ad
 
 from omicsgen.metrics.perturbation import cells_of
 from omicsgen.preprocessing import InputValidationError, hold_out_condition
+from omicsgen.preprocessing.expression import resolve_held_out_types
 from omicsgen.preprocessing.validate import source_of
 
 
-def held_out_cell_types(adata: ad.AnnData, holdout: str | list[str], keys: dict[str, str]) -> list[str]:
-    """Resolve ``holdout`` (a cell type, ``"all"`` or a list) and check every input scGen's
-    evaluation needs, before anything is trained."""
+def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """scGen reads the dataset's condition, control/stimulated values and cell type."""
+    keys = dataset["keys"]
+    return {
+        **params,
+        "keys": {
+            "condition_key": keys["condition"], "control": str(keys["control"]),
+            "stimulated": str(keys["stimulated"]), "cell_type_key": keys["cell_type"],
+        },
+    }  # fmt: skip
+
+
+def held_out_cell_types(adata: ad.AnnData, params: dict[str, Any]) -> list[str]:
+    """Resolve ``holdout`` (a cell type, a list, ``"all"`` or ``"largest"``) and check every
+    input scGen's evaluation needs, before anything is trained."""
     from omicsgen.models.scgen import check_perturbation_inputs
 
+    keys = params["keys"]
     if keys["cell_type_key"] not in adata.obs:
         raise InputValidationError(
-            f"{source_of(adata)}: cell type column '{keys['cell_type_key']}' missing from obs"
+            f"{source_of(adata)}: cell type column '{keys['cell_type_key']}' missing from obs "
+            f"(datasets.{params['dataset']['name']}.keys.cell_type)"
         )
-    if holdout == "all":
-        types = sorted(adata.obs[keys["cell_type_key"]].astype(str).unique())
-    else:
-        types = [str(t) for t in ([holdout] if isinstance(holdout, str) else holdout)]
+    types = resolve_held_out_types(adata.obs[keys["cell_type_key"]], params["holdout"])
     if not types:
         raise InputValidationError("parameter scgen.holdout names no cell type")
-    check_perturbation_inputs(adata, types, **keys)
+    try:
+        check_perturbation_inputs(adata, types, **keys)
+    except InputValidationError as error:
+        raise InputValidationError(
+            f"{error} (set scgen.holdout, or scgen.overrides.{params['dataset']['name']}.holdout for this dataset only)"
+        ) from None
     return types
 
 
@@ -42,19 +59,14 @@ def _training_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str]) -> 
     return train
 
 
-def train_models(  # noqa: PLR0913
-    adata: ad.AnnData,
-    held_out: list[str],
-    keys: dict[str, str],
-    model: dict[str, Any],
-    training: dict[str, Any],
-    seed: int,
-    device: str,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def train_models(adata: ad.AnnData, held_out: list[str], params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train one scGen per held-out type; returns the checkpoint (models + deltas) and the
     training records (config, seed, history, timing) per type."""
     from omicsgen.models.scgen import build_checkpoint, latent_delta, train_scgen
 
+    keys, model, training, seed, device = (
+        params["keys"], params["model"], params["training"], params["seed"], params["device"]
+    )
     models, deltas, records = {}, {}, {}
     for cell_type in held_out:
         train = _training_cells(adata, cell_type, keys)
@@ -79,14 +91,13 @@ def _concatenate(parts: list[ad.AnnData]) -> ad.AnnData:
     return ad.concat(parts, merge="same", uns_merge=None, index_unique="-")
 
 
-def predict_held_out(
-    adata: ad.AnnData, checkpoint: dict[str, Any], keys: dict[str, str], device: str
-) -> ad.AnnData:
+def predict_held_out(adata: ad.AnnData, checkpoint: dict[str, Any], params: dict[str, Any]) -> ad.AnnData:
     """Each held-out type's control cells shifted by its model's ``delta`` (from the saved
     checkpoint, so a reloaded model gives these exact predictions)."""
     from omicsgen.models.scgen import apply_delta, restore_checkpoint
 
-    models, deltas = restore_checkpoint(checkpoint, device=device)
+    keys = params["keys"]
+    models, deltas = restore_checkpoint(checkpoint, device=params["device"])
     parts = []
     for cell_type, model in models.items():
         predicted = apply_delta(model, _control_cells(adata, cell_type, keys), deltas[cell_type], checkpoint["genes"])
@@ -98,13 +109,12 @@ def predict_held_out(
     return out
 
 
-def predict_baselines(
-    adata: ad.AnnData, held_out: list[str], keys: dict[str, str], evaluation: dict[str, Any], seed: int
-) -> ad.AnnData:
+def predict_baselines(adata: ad.AnnData, held_out: list[str], params: dict[str, Any]) -> ad.AnnData:
     """Gene-space and PCA-space vector arithmetic and the null prediction, per held-out
     type, from the same training cells and balanced pools as scGen."""
     from omicsgen.models import perturbation_baselines as baselines
 
+    keys, evaluation, seed = params["keys"], params["evaluation"], params["seed"]
     parts = []
     for cell_type in held_out:
         train = _training_cells(adata, cell_type, keys)

@@ -7,37 +7,32 @@ from kedro.pipeline import Pipeline, node, pipeline
 from omicsgen.pipelines.modelling.scgen import nodes
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(kind: str = "perturbation") -> Pipeline:
     return pipeline(
         [
             node(
                 nodes.held_out_cell_types,
-                ["kang.model_input", "params:holdout", "params:keys"],
+                ["model_input", "settings"],
                 "held_out_cell_types",
                 name="check_inputs_and_select_held_out_types",
             ),
             node(
                 nodes.train_models,
-                [
-                    "kang.model_input", "held_out_cell_types", "params:keys", "params:model",
-                    "params:training", "params:seed", "params:device",
-                ],
+                ["model_input", "held_out_cell_types", "settings"],
                 ["model", "training"],
                 name="train_one_model_per_held_out_type",
             ),
             node(
                 nodes.predict_held_out,
-                ["kang.model_input", "model", "params:keys", "params:device"],
+                ["model_input", "model", "settings"],
                 "predictions",
                 name="predict_held_out_stimulated_cells",
             ),
             node(
                 nodes.predict_baselines,
-                ["kang.model_input", "held_out_cell_types", "params:keys", "params:evaluation", "params:seed"],
+                ["model_input", "held_out_cell_types", "settings"],
                 "baseline_predictions",
                 name="predict_baselines",
             ),
-        ],
-        namespace="scgen",
-        inputs={"kang.model_input"},
+        ]
     )

@@ -12,22 +12,25 @@ import anndata as ad
 from omicsgen.preprocessing.validate import InputValidationError, check_obs_columns, source_of
 
 
-def choose_cells(default: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
-    """The cells to embed: ``default`` (a catalog AnnData), or ``section["input"]["file"]`` when set.
+def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """The VAE's ``cells`` section for cell data (labels = the dataset's cell types), its
+    ``binning`` section for sequences (labels parsed by the dataset's ``label_pattern``)."""
+    keys = dataset["keys"]
+    if dataset["kind"] == "sequences":
+        section = dict(params["binning"])
+        section["kmers"] = {**section.get("kmers", {}), "label_pattern": keys.get("label_pattern")}
+    else:
+        section = dict(params["cells"])
+        section["input"] = {**section.get("input", {}), "label_key": keys.get("cell_type")}
+    return {**section, "seed": params["seed"], "device": params["device"]}
 
-    ``file`` may be any ``.h5ad`` (e.g. another catalog AnnData's file) or a CSV of
-    samples × features whose ``label_key``/``split_key`` columns, if present, are kept as
-    annotations. The features are checked here, before any training.
-    """
+
+def choose_cells(cells: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
+    """Check the cells to embed (labels, split, features) before any training."""
     from omicsgen.models.vae import check_features
-    from omicsgen.preprocessing.feature_table import read_samples_by_features
 
     params = section.get("input", {})
     label_key, split_key = params.get("label_key"), params.get("split_key")
-    if params.get("file"):
-        cells = read_samples_by_features(params["file"], [c for c in (label_key, split_key) if c])
-    else:
-        cells = default
     if label_key:
         check_obs_columns(cells, [label_key])
     if split_key and split_key in cells.obs:
@@ -41,11 +44,11 @@ def choose_cells(default: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
     return cells
 
 
-def train(cells: ad.AnnData, params: dict[str, Any], seed: int, device: str) -> tuple[dict, dict]:
+def train(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
     """Train the VAE → (checkpoint for ``TorchCheckpointDataset``, training record for JSON)."""
     from omicsgen.models.vae import train_vae, vae_checkpoint
 
-    training = {**params.get("training", {}), "seed": seed, "device": device}
+    training = {**params.get("training", {}), "seed": params["seed"], "device": params["device"]}
     modules, config, result = train_vae(
         cells,
         model=params.get("model"),
@@ -60,16 +63,16 @@ def train(cells: ad.AnnData, params: dict[str, Any], seed: int, device: str) -> 
     return checkpoint, result.to_dict()
 
 
-def transform(checkpoint: dict, cells: ad.AnnData, device: str) -> ad.AnnData:
+def transform(checkpoint: dict, cells: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """Embed cells with a saved model into ``obsm["X_vae"]`` (features aligned by name)."""
     from omicsgen.models.vae import embed
 
     out = cells.copy()
-    out.obsm["X_vae"] = embed(checkpoint, cells, layer=checkpoint.get("layer"), device=device)
+    out.obsm["X_vae"] = embed(checkpoint, cells, layer=checkpoint.get("layer"), device=params["device"])
     return out
 
 
-def add_pca_baseline(embedded: ad.AnnData, params: dict[str, Any], seed: int) -> ad.AnnData:
+def add_pca_baseline(embedded: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """PCA of the same matrix the VAE saw into ``obsm["X_pca"]`` (the baseline)."""
     from omicsgen.models.clustering import pca_embedding
     from omicsgen.models.data import dense_matrix
@@ -78,12 +81,12 @@ def add_pca_baseline(embedded: ad.AnnData, params: dict[str, Any], seed: int) ->
     out.obsm["X_pca"] = pca_embedding(
         dense_matrix(embedded, params.get("input", {}).get("layer")),
         params.get("baseline", {}).get("n_components", 50),
-        seed,
+        params["seed"],
     )
     return out
 
 
-def cluster(embedded: ad.AnnData, params: dict[str, Any], seed: int) -> ad.AnnData:
+def cluster(embedded: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """kNN graph, UMAP, Leiden and HDBSCAN for the VAE latent and the PCA baseline alike.
 
     With a list of Leiden resolutions, each embedding keeps the one that best matches the
@@ -91,7 +94,7 @@ def cluster(embedded: ad.AnnData, params: dict[str, Any], seed: int) -> ad.AnnDa
     """
     from omicsgen.models.clustering import cluster_embedding
 
-    settings = {**params.get("clustering", {}), "seed": seed}
+    settings = {**params.get("clustering", {}), "seed": params["seed"]}
     label_key = params.get("input", {}).get("label_key")
     labels = embedded.obs[label_key] if label_key and label_key in embedded.obs else None
     out = embedded

@@ -85,6 +85,9 @@ def marker_violin_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[
     genes = [g for g in wanted if g in cells.var_names and g in generated.var_names]
     if len(genes) < len(wanted):
         logger.warning("marker genes not in the model's genes, not plotted: %s", sorted(set(wanted) - set(genes)))
+    if not genes:  # another organism or panel: show the most variable genes instead
+        variance = np.log1p(_dense(cells)).var(axis=0)
+        genes = [str(cells.var_names[i]) for i in np.argsort(-variance)[: max(len(wanted), 8)]]
     types = sorted(set(generated.obs["cell_type"].astype(str)) & set(cells.obs[key].astype(str)))
 
     def by_type(adata: ad.AnnData, column: str) -> dict[str, dict[str, np.ndarray]]:

@@ -11,7 +11,7 @@ import pandas as pd
 from omicsgen.metrics.metabolomics import correction_metrics
 from omicsgen.pipelines.modelling.normae.nodes import CORRECTED, ORIGINAL, table_values
 from omicsgen.plots import normae as plots
-from omicsgen.preprocessing.validate import InputValidationError, source_of
+from omicsgen.preprocessing.validate import source_of
 
 
 def data_versions(corrected: ad.AnnData, combat_table: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -23,26 +23,47 @@ def data_versions(corrected: ad.AnnData, combat_table: pd.DataFrame) -> dict[str
     }
 
 
-def biological_classes(obs: pd.DataFrame, params: dict[str, Any]) -> list[str]:
-    """The two classes compared by the AUC: ``class_labels`` if given, else the two
-    non-QC values of the class column (sorted; the first is the positive class)."""
+def _class_selection(obs: pd.DataFrame, params: dict[str, Any]) -> tuple[list[str] | None, str | None]:
+    """(the two classes of the AUC, None) or (None, why the class separation is skipped)."""
     if params.get("class_labels"):
-        return [str(label) for label in params["class_labels"]]
+        return [str(label) for label in params["class_labels"]], None
     column, qc = params["class_column"], obs["is_qc"].astype(bool)
-    labels = sorted(obs.loc[~qc, column].astype(str).unique())
+    counts = obs.loc[~qc, column].astype(str).value_counts()
+    labels = sorted(counts.index)
     if len(labels) != 2:
-        raise InputValidationError(
-            f"{column!r} has {len(labels)} non-QC classes {labels}; set normae.metrics.class_labels "
-            "to the two classes whose separation must be kept"
+        return None, (
+            f"class column '{column}' has {len(labels)} non-QC class(es) {labels}, the class AUC "
+            "needs exactly two; set normae.metrics.class_labels to the two classes whose "
+            "separation must be kept"
         )
-    return labels
+    if counts.min() < 2:
+        return None, (
+            f"class column '{column}': non-QC classes {labels} have {[int(counts[c]) for c in labels]} "
+            "samples, the cross-validated class AUC needs at least 2 per class; set "
+            "normae.metrics.class_labels to two classes with more samples"
+        )
+    return labels, None
+
+
+def biological_classes(obs: pd.DataFrame, params: dict[str, Any]) -> list[str] | None:
+    """The two classes compared by the AUC: ``class_labels`` if given, else the two
+    non-QC values of the class column (sorted; the first is the positive class).
+    None when ``class_labels`` is unset and there are not exactly two non-QC classes
+    (or one has fewer than two samples): the class separation is then skipped."""
+    return _class_selection(obs, params)[0]
 
 
 def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]) -> dict:
-    """metrics.json: every metric for every version, plus NormAE's change vs the others."""
+    """metrics.json: every metric for every version, plus NormAE's change vs the others.
+
+    Without two biological classes the class AUC is skipped and ``"class_separation"``
+    says why. The QC RSD is computed on intensities (``"rsd_scale"``; log-scale input,
+    ``uns["input_scale"] == "log"``, is taken back as 2**x).
+    """
     settings = params["metrics"]
     obs = corrected.obs
-    labels = biological_classes(obs, settings)
+    labels, skipped = _class_selection(obs, settings)
+    input_scale = str(corrected.uns.get("input_scale", "intensity"))
     results = {
         name: correction_metrics(
             values,
@@ -54,9 +75,12 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
             n_folds=settings["cv_folds"],
             classifier_components=settings["classifier_components"],
             seed=params["seed"],
+            input_scale=input_scale,
         )
         for name, values in data_versions(corrected, combat_table).items()
     }
+    # one scale for every version: reported once, the per-version entries stay numeric
+    rsd_scale = {version.pop("rsd_scale") for version in results.values()}.pop()
     normae, baselines = results["normae"], {k: v for k, v in results.items() if k != "normae"}
     targets = {
         "qc_pca_distance_below_uncorrected_and_combat": all(
@@ -66,19 +90,27 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
             normae["median_qc_rsd"] < b["median_qc_rsd"] for b in baselines.values()
         ),
         "batch_accuracy_below_uncorrected": normae["batch_accuracy"] < results["uncorrected"]["batch_accuracy"],
-        "class_auc_within_0.02_of_uncorrected": normae["class_auc"] >= results["uncorrected"]["class_auc"] - 0.02,
     }
-    return {
+    if labels is not None:
+        targets["class_auc_within_0.02_of_uncorrected"] = (
+            normae["class_auc"] >= results["uncorrected"]["class_auc"] - 0.02
+        )
+    report = {
         "input_file": corrected.uns.get("normae", {}).get("input_file", source_of(corrected)),
         "info_file": corrected.uns.get("normae", {}).get("info_file", ""),
         "n_samples": corrected.n_obs,
         "n_features": corrected.n_vars,
         "n_qc": int(obs[params["keys"]["qc"]].astype(bool).sum()),
         "class_labels": labels,
+        "input_scale": input_scale,
+        "rsd_scale": rsd_scale,
         "selected_epoch": corrected.uns.get("normae", {}).get("selected", {}),
         "metrics": results,
         "targets_met": targets,
     }
+    if skipped is not None:
+        report["class_separation"] = {"skipped": skipped}
+    return report
 
 
 def pca_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]):
@@ -92,7 +124,9 @@ def pca_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[s
 
 def rsd_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]):
     return plots.qc_rsd_distribution(
-        data_versions(corrected, combat_table), corrected.obs[params["keys"]["qc"]].to_numpy(dtype=bool)
+        data_versions(corrected, combat_table),
+        corrected.obs[params["keys"]["qc"]].to_numpy(dtype=bool),
+        corrected.uns.get("input_scale", "intensity"),
     )
 
 

@@ -7,8 +7,8 @@ from kedro.pipeline import Pipeline, node, pipeline
 from omicsgen.pipelines.reporting.normae import nodes
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    inputs = ["corrected", "combat_table", "params:normae"]
+def create_pipeline(kind: str = "metabolomics") -> Pipeline:
+    inputs = ["corrected", "combat_table", "settings"]
     return pipeline(
         [
             node(nodes.compute_metrics, inputs, "metrics", name="compute_metrics"),
@@ -16,6 +16,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(nodes.rsd_figure, inputs, "qc_rsd_distribution", name="plot_qc_rsd_distribution"),
             node(nodes.training_curves_figure, "train_history", "training_curves", name="plot_training_curves"),
         ],
-        namespace="normae",
-        parameters={"params:normae": "params:normae"},
     )

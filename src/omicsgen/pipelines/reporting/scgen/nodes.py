@@ -3,12 +3,15 @@ method, and the figures."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anndata as ad
 import numpy as np
 
 from omicsgen.metrics.perturbation import cells_of, perturbation_scores, top_degs
+
+logger = logging.getLogger(__name__)
 
 METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "null")
 
@@ -24,17 +27,34 @@ def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnDa
     return predictions[mask.to_numpy()]
 
 
-def score_predictions(  # noqa: PLR0913
+def degenerate_settings(n_genes: int, evaluation: dict[str, Any]) -> list[str]:
+    """Settings that make two numbers the same thing on this data (said, not hidden)."""
+    warnings = []
+    if evaluation["n_degs"] >= n_genes:
+        warnings.append(
+            f"scgen.evaluation.n_degs={evaluation['n_degs']} ≥ {n_genes} genes: the top-DEG scores are all-gene scores"
+        )
+    if evaluation["pca_components"] >= n_genes:
+        warnings.append(
+            f"scgen.evaluation.pca_components={evaluation['pca_components']} ≥ {n_genes} genes: PCA arithmetic is "
+            "gene-space arithmetic"
+        )
+    return warnings
+
+
+def score_predictions(
     adata: ad.AnnData,
     predictions: ad.AnnData,
     baseline_predictions: ad.AnnData,
     training: dict[str, Any],
-    keys: dict[str, str],
-    evaluation: dict[str, Any],
-    seed: int,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
     """metrics.json: per held-out type, its top DEGs and every method's bootstrap R²; the
     epochs each model ran; and the mean over types. Deterministic (no timings)."""
+    keys, evaluation, seed = params["keys"], params["evaluation"], params["seed"]
+    warnings = degenerate_settings(adata.n_vars, evaluation)
+    for warning in warnings:
+        logger.warning(warning)
     per_type: dict[str, Any] = {}
     top = f"r2_mean_top{evaluation['n_degs']}"
     for cell_type in training:
@@ -64,7 +84,7 @@ def score_predictions(  # noqa: PLR0913
         }
         for method in METHODS
     }
-    return {"held_out": per_type, "mean_over_held_out_types": summary}
+    return {"held_out": per_type, "mean_over_held_out_types": summary, "warnings": warnings}
 
 
 def training_timings(training: dict[str, Any]) -> dict[str, Any]:
@@ -83,11 +103,10 @@ def _mean(x) -> np.ndarray:
     return np.asarray(x.mean(axis=0)).ravel()
 
 
-def plot_mean_scatter(
-    adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[str, Any], keys: dict[str, str], evaluation: dict[str, Any]
-):
+def plot_mean_scatter(adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[str, Any], params: dict[str, Any]):
     from omicsgen.plots.scgen import mean_expression_scatter
 
+    keys, evaluation = params["keys"], params["evaluation"]
     top = f"r2_mean_top{evaluation['n_degs']}"
     panels = []
     for cell_type, entry in metrics["held_out"].items():
@@ -111,11 +130,10 @@ def _column(matrix, index: int) -> np.ndarray:
     return np.asarray(column.toarray() if hasattr(column, "toarray") else column).ravel()
 
 
-def plot_strongest_deg_violin(
-    adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[str, Any], keys: dict[str, str]
-):
+def plot_strongest_deg_violin(adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[str, Any], params: dict[str, Any]):
     from omicsgen.plots.scgen import deg_violins
 
+    keys = params["keys"]
     panels = []
     for cell_type, entry in metrics["held_out"].items():
         gene = entry["top_degs"][0]

@@ -1,4 +1,4 @@
-"""scGen reporting: metrics.json, timings and figures under data/08_reporting/scgen."""
+"""scGen reporting: metrics.json, timings and figures under data/08_reporting/<dataset>/scgen."""
 
 from __future__ import annotations
 
@@ -7,33 +7,28 @@ from kedro.pipeline import Pipeline, node, pipeline
 from omicsgen.pipelines.reporting.scgen import nodes
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(kind: str = "perturbation") -> Pipeline:
     return pipeline(
         [
             node(
                 nodes.score_predictions,
-                [
-                    "kang.model_input", "predictions", "baseline_predictions", "training",
-                    "params:keys", "params:evaluation", "params:seed",
-                ],
+                ["model_input", "predictions", "baseline_predictions", "training", "settings"],
                 "metrics",
                 name="score_predictions",
             ),
             node(nodes.training_timings, "training", "timings", name="summarise_training_timings"),
             node(
                 nodes.plot_mean_scatter,
-                ["kang.model_input", "predictions", "metrics", "params:keys", "params:evaluation"],
+                ["model_input", "predictions", "metrics", "settings"],
                 "mean_expression_scatter",
                 name="plot_mean_expression_scatter",
             ),
             node(
                 nodes.plot_strongest_deg_violin,
-                ["kang.model_input", "predictions", "metrics", "params:keys"],
+                ["model_input", "predictions", "metrics", "settings"],
                 "strongest_deg_violin",
                 name="plot_strongest_deg_violin",
             ),
             node(nodes.plot_training_curves, "training", "training_curves", name="plot_training_curves"),
-        ],
-        namespace="scgen",
-        inputs={"kang.model_input"},
+        ]
     )

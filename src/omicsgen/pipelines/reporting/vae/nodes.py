@@ -17,9 +17,7 @@ def _label_key(section: dict[str, Any]) -> str | None:
     return section.get("input", {}).get("label_key")
 
 
-def clustering_metrics(
-    embedding: ad.AnnData, section: dict[str, Any], seed: int, per_bin: bool = False
-) -> dict[str, Any]:
+def clustering_metrics(embedding: ad.AnnData, section: dict[str, Any], per_bin: bool = False) -> dict[str, Any]:
     """ARI/NMI of every clustering vs the known labels and their silhouette, per embedding.
 
     The labels are ``obs[section["input"]["label_key"]]``.
@@ -27,7 +25,7 @@ def clustering_metrics(
     ``per_bin`` adds each cluster's precision/recall against its majority label (binning).
     Without known labels only cluster counts are reported.
     """
-    label_key = _label_key(section)
+    label_key, seed = _label_key(section), section["seed"]
     report: dict[str, Any] = {"n_samples": int(embedding.n_obs), "n_features": int(embedding.n_vars)}
     labelled = bool(label_key) and label_key in embedding.obs
     if labelled:
@@ -56,8 +54,8 @@ def clustering_metrics(
     return report
 
 
-def binning_metrics(embedding: ad.AnnData, section: dict[str, Any], seed: int) -> dict[str, Any]:
-    return clustering_metrics(embedding, section, seed, per_bin=True)
+def binning_metrics(embedding: ad.AnnData, section: dict[str, Any]) -> dict[str, Any]:
+    return clustering_metrics(embedding, section, per_bin=True)
 
 
 def umap_figure(embedding: ad.AnnData, section: dict[str, Any], metrics: dict[str, Any]):
