@@ -35,7 +35,7 @@ class DatasetRegistryHook:
 
         parameters = context.config_loader["parameters"]
         specs = registry.parse_registry(parameters.get("datasets"), context.project_path)
-        if registry.activate(specs, parameters):
+        if registry.activate(specs, parameters, context.project_path):
             # The project's pipelines are built once per process from the registry: a run
             # whose registry differs (another environment or project) needs them rebuilt.
             requested = pipelines._requested_pipelines

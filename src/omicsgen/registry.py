@@ -165,18 +165,27 @@ def parse_registry(entries: Mapping[str, Any] | None, project_path: Path | str) 
 # its own environment's configuration (``DatasetRegistryHook``) before the pipelines are
 # built; outside a run (``kedro registry list``, ``kedro viz``) it is read from the project
 # in the working directory.
-_active: tuple[dict[str, DatasetSpec], dict[str, Any]] | None = None
+_active: tuple[dict[str, DatasetSpec], dict[str, Any], Path] | None = None
 
 
-def activate(specs: dict[str, DatasetSpec], parameters: Mapping[str, Any] | None = None) -> bool:
+def activate(
+    specs: dict[str, DatasetSpec], parameters: Mapping[str, Any] | None = None, project_path: Path | str = "."
+) -> bool:
     """Make ``specs`` the registry in force; True when that changed it or the methods'
     ``datasets`` parameters."""
     global _active
     selection = {k: v.get("datasets") for k, v in (parameters or {}).items() if isinstance(v, Mapping)}
-    state = (specs, selection)
+    state = (specs, selection, Path(project_path))
     changed = _active != state
     _active = state
     return changed
+
+
+def spec_of(name: str, entry: Mapping[str, Any]) -> DatasetSpec:
+    """A dataset's entry (as a node receives it, ``params:datasets.<name>``) parsed
+    against the project of the registry in force."""
+    active_registry()
+    return parse_entry(name, entry, _active[2])
 
 
 def _project_root(start: Path) -> Path:
@@ -204,7 +213,7 @@ def read_parameters(project_path: Path | str | None = None, env: str | None = No
 def active_registry() -> dict[str, DatasetSpec]:
     if _active is None:
         root, parameters = read_parameters()
-        activate(parse_registry(parameters.get("datasets"), root), parameters)
+        activate(parse_registry(parameters.get("datasets"), root), parameters, root)
     return dict(_active[0])
 
 

@@ -38,11 +38,9 @@ def resolve_parameters(
 ) -> dict[str, Any]:
     """``<method>`` parameters for one dataset: ``overrides.<dataset>`` merged over the
     method's defaults, then the dataset's keys bound by the method's ``bind_dataset``."""
-    from pathlib import Path
+    from omicsgen.registry import spec_of
 
-    from omicsgen.registry import parse_entry
-
-    spec = parse_entry(dataset, entry, Path.cwd()).to_dict()
+    spec = spec_of(dataset, entry).to_dict()
     overrides = dict(params.get("overrides") or {})
     merged = deep_merge({k: v for k, v in params.items() if k not in ("overrides", "datasets")}, overrides.get(dataset) or {})
     return {**bind(merged, spec), "dataset": spec}

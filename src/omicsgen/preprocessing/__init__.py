@@ -24,6 +24,7 @@ from omicsgen.preprocessing.simulate import (
     simulate_metabolomics,
     simulate_scrna_counts,
     write_metabolomics_csv,
+    write_scrna_h5ad,
 )
 from omicsgen.preprocessing.validate import InputValidationError, validate_single_cell
 
@@ -48,4 +49,5 @@ __all__ = [
     "subsample_cells",
     "validate_single_cell",
     "write_metabolomics_csv",
+    "write_scrna_h5ad",
 ]

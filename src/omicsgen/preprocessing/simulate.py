@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import anndata as ad
 import numpy as np
@@ -35,6 +36,7 @@ def simulate_scrna_counts(  # noqa: PLR0913
     mean_library_size: float = 2000.0,
     seed: int = 0,
     chunk_size: int = 50_000,
+    counts_layer: str | None = "counts",
 ) -> ad.AnnData:
     """Simulate UMI counts (cells × genes) from a gamma-Poisson (negative binomial) model.
 
@@ -44,7 +46,8 @@ def simulate_scrna_counts(  # noqa: PLR0913
     The stimulation response has a shared part (all types, scaled by a per-type strength in
     [0.3, 1.5]) and a type-specific part, so a perturbation model has to transfer it.
 
-    Returns an AnnData with integer counts in ``X`` (float32, CSR) and ``layers["counts"]``;
+    Returns an AnnData with integer counts in ``X`` (float32, CSR) and, unless
+    ``counts_layer`` is None, a copy in ``layers[counts_layer]``;
     ``obs``: ``cell_type``, ``batch``, ``condition``; ``var``: ``marker_of`` (cell type or
     ""), ``response_gene``; ``uns["simulation"]``: the parameters and true effects.
     The result depends only on the arguments (``chunk_size`` included).
@@ -116,7 +119,8 @@ def simulate_scrna_counts(  # noqa: PLR0913
         index=[f"gene_{i}" for i in range(n_genes)],
     )
     adata = ad.AnnData(X=counts, obs=obs, var=var)
-    adata.layers["counts"] = counts.copy()
+    if counts_layer:
+        adata.layers[counts_layer] = counts.copy()
     adata.uns["simulation"] = {
         "model": "negative binomial (gamma-Poisson)",
         "seed": seed,
@@ -208,9 +212,46 @@ def simulate_metabolomics(  # noqa: PLR0913
     return data, info
 
 
+def write_scrna_h5ad(path: str | Path, counts_layer: str | None = None, **simulation: Any) -> ad.AnnData:
+    """Simulate cells (:func:`simulate_scrna_counts` arguments) and write them as an h5ad a
+    user would bring: raw counts in X and, by default, no counts layer. Returns the AnnData.
+
+    ``python -m omicsgen.preprocessing.simulate cells.h5ad --n-cells 10000`` does the same
+    from the shell.
+    """
+    adata = simulate_scrna_counts(**simulation, counts_layer=counts_layer)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(path, compression="gzip")
+    return adata
+
+
 def write_metabolomics_csv(data: pd.DataFrame, info: pd.DataFrame, directory: str | Path) -> None:
     """Write a simulated (or any) table pair as ``data.csv`` and ``info.csv``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     data.to_csv(directory / "data.csv", index=False)
     info.to_csv(directory / "info.csv", index=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write simulated scRNA-seq counts (counts in X) as h5ad.")
+    parser.add_argument("path")
+    parser.add_argument("--n-cells", type=int, default=10_000)
+    parser.add_argument("--n-genes", type=int, default=2_000)
+    parser.add_argument("--n-cell-types", type=int, default=5)
+    parser.add_argument("--n-batches", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--counts-layer", default=None, help="also keep the counts in this layer")
+    args = parser.parse_args(argv)
+    adata = write_scrna_h5ad(
+        args.path, counts_layer=args.counts_layer, n_cells=args.n_cells, n_genes=args.n_genes,
+        n_cell_types=args.n_cell_types, n_batches=args.n_batches, seed=args.seed,
+    )  # fmt: skip
+    print(f"wrote {args.path}: {adata.n_obs:,} cells × {adata.n_vars:,} genes")
+
+
+if __name__ == "__main__":
+    main()

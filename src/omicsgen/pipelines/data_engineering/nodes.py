@@ -8,7 +8,6 @@ Every node of a dataset's namespace takes ``settings``: the kind's defaults from
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +15,7 @@ import anndata as ad
 import pandas as pd
 
 from omicsgen import preprocessing as pp
-from omicsgen.registry import parse_entry
+from omicsgen.registry import spec_of
 from omicsgen.preprocessing.validate import InputValidationError, check_categories_present
 
 #: kind → the section of data_engineering.yml that holds its defaults
@@ -39,7 +38,7 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[st
 
 def dataset_settings(defaults: Mapping[str, Any], entry: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The kind's defaults, the dataset's ``preprocessing`` overrides, its keys and files."""
-    dataset = parse_entry(name, entry, Path.cwd()).to_dict()
+    dataset = spec_of(name, entry).to_dict()
     section = defaults.get(TEMPLATE_OF_KIND[dataset["kind"]], {})
     unknown = sorted(set(dataset.get("preprocessing") or {}) - set(section))
     if unknown:
