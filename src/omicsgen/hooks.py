@@ -43,6 +43,16 @@ class DatasetRegistryHook:
             pipelines.set_requested(requested)
 
 
+class PreflightHook:
+    """Every check that can fail, on every dataset of the run, before the first node."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from omicsgen.pipelines.preflight import check_run
+
+        check_run(pipeline, lambda name: catalog.load(f"params:{name}"))
+
+
 class RecordSourceFileHook:
     """Tag every loaded table with the file it came from.
 

@@ -1,8 +1,8 @@
 """Kedro project settings for omicsgen."""
 
-from omicsgen.hooks import DatasetRegistryHook, RecordSourceFileHook, RunSummaryHook
+from omicsgen.hooks import DatasetRegistryHook, PreflightHook, RecordSourceFileHook, RunSummaryHook
 
-HOOKS = (DatasetRegistryHook(), RecordSourceFileHook(), RunSummaryHook())
+HOOKS = (DatasetRegistryHook(), PreflightHook(), RecordSourceFileHook(), RunSummaryHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

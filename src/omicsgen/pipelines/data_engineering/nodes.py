@@ -16,7 +16,12 @@ import pandas as pd
 
 from omicsgen import preprocessing as pp
 from omicsgen.registry import spec_of
-from omicsgen.preprocessing.validate import InputValidationError, check_categories_present
+from omicsgen.preprocessing.validate import (
+    InputValidationError,
+    check_categories_present,
+    check_min_categories,
+    check_obs_columns,
+)
 
 #: kind → the section of data_engineering.yml that holds its defaults
 TEMPLATE_OF_KIND = {
@@ -56,20 +61,30 @@ def _grouping_key(settings: Mapping[str, Any]) -> str:
     return keys.get("batch") or keys["cell_type"]
 
 
-def validate_cells(adata: ad.AnnData, settings: dict[str, Any]) -> ad.AnnData:
-    """Required obs columns of the kind, two conditions or batches, finite values, and the
-    raw counts found (``keys.counts: auto``) and checked."""
+def check_keys(adata: ad.AnnData, settings: dict[str, Any]) -> None:
+    """The key columns of the kind exist without missing values, with two conditions or
+    batches and the control and stimulated values (obs only)."""
     keys, kind, name = settings["keys"], settings["dataset"]["kind"], settings["dataset"]["name"]
-    required = [keys[k] for k in ("condition", "batch", "cell_type") if keys.get(k)]
-    minimum = {keys[k]: 2 for k in ("condition", "batch") if keys.get(k)}
-    checked = pp.validate_single_cell(adata, required_obs=required, min_categories=minimum)
+    columns = [keys[k] for k in ("condition", "batch", "cell_type") if keys.get(k)]
+    try:
+        check_obs_columns(adata, columns)
+    except InputValidationError as error:
+        raise InputValidationError(f"{error}; name the right columns in datasets.{name}.keys") from None
+    check_min_categories(adata, {keys[k]: 2 for k in ("condition", "batch") if keys.get(k)})
     if kind == "perturbation":
         for role in ("control", "stimulated"):
             check_categories_present(
-                checked, keys["condition"], [keys[role]],
-                what=f"{role} condition (datasets.{name}.keys.{role})",
-            )  # fmt: skip
-    return pp.locate_counts(checked, keys.get("counts", "auto"), parameter=f"datasets.{name}.keys.counts")
+                adata, keys["condition"], [keys[role]], what=f"{role} condition (datasets.{name}.keys.{role})"
+            )
+
+
+def validate_cells(adata: ad.AnnData, settings: dict[str, Any]) -> ad.AnnData:
+    """The keys (:func:`check_keys`), unique names, finite values, and the raw counts found
+    (``keys.counts: auto``) and checked."""
+    check_keys(adata, settings)
+    checked = pp.validate_single_cell(adata)
+    name = settings["dataset"]["name"]
+    return pp.locate_counts(checked, settings["keys"].get("counts", "auto"), parameter=f"datasets.{name}.keys.counts")
 
 
 def subsample(adata: ad.AnnData, settings: dict[str, Any]) -> ad.AnnData:

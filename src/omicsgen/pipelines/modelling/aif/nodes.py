@@ -26,9 +26,9 @@ def _training_params(params: dict[str, Any]) -> dict[str, Any]:
     return {**params.get("training", {}), "seed": params["seed"], "device": params.get("device", "auto")}
 
 
-def validate_inputs(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """Every bad input of the issue, before training: returns ``adata`` untouched."""
-    from omicsgen.models.aif import AIFConfig, model_input, validate_batches
+def check_inputs(adata: ad.AnnData, params: dict[str, Any]) -> None:
+    """Batches, reference batch, cell types and baselines (obs and parameters only)."""
+    from omicsgen.models.aif import validate_batches
 
     needs_bio = bool(params.get("metrics", {}).get("bio", True))
     validate_batches(
@@ -40,10 +40,17 @@ def validate_inputs(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     )
     if needs_bio and not params.get("cell_type_key"):
         raise ValueError("aif: cell_type_key must be set when the biology metrics are asked for (metrics.bio)")
-    model_input(adata, AIFConfig.from_params(params.get("model", {})))  # input layer exists
     unknown = [b for b in params.get("baselines", []) if b not in BASELINES]
     if unknown:
         raise ValueError(f"aif: unknown baselines {unknown}; available: {sorted(BASELINES)}")
+
+
+def validate_inputs(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
+    """Every bad input of the issue, before training: returns ``adata`` untouched."""
+    from omicsgen.models.aif import AIFConfig, model_input
+
+    check_inputs(adata, params)
+    model_input(adata, AIFConfig.from_params(params.get("model", {})))  # input layer exists
     return adata
 
 

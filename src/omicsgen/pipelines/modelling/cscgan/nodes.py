@@ -7,7 +7,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
+from omicsgen.preprocessing.validate import InputValidationError, check_obs_columns, preview, source_of
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -33,6 +33,21 @@ def _requested_types(params: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
+def check_inputs(adata: ad.AnnData, params: dict[str, Any]) -> None:
+    """The cell types the parameters name exist in the data (obs only)."""
+    key = params["input"]["cell_type_key"]
+    check_obs_columns(adata, [key])
+    present = set(adata.obs[key].astype(str))
+    for parameter, wanted in _requested_types(params).items():
+        absent = [t for t in wanted if t not in present]
+        if absent:
+            raise InputValidationError(
+                f"{source_of(adata)}: cscgan.{parameter} names cell type(s) {preview(absent)} not found "
+                f"in obs column '{key}'; it has {preview(sorted(present), limit=20)} "
+                f"(per dataset: cscgan.overrides.{params['dataset']['name']})"
+            )
+
+
 def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """Validate raw counts and requested cell types, then apply scGAN's preprocessing.
 
@@ -49,15 +64,7 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
             f"({list(adata.layers.keys()) or 'none'}); set datasets.{name}.keys.counts to where they are, "
             f"or leave cscgan out of datasets.{name}.methods"
         )
-    if key in adata.obs:
-        present = set(adata.obs[key].astype(str))
-        for parameter, wanted in _requested_types(params).items():
-            absent = [t for t in wanted if t not in present]
-            if absent:
-                raise InputValidationError(
-                    f"{source_of(adata)}: cscgan.{parameter} names cell type(s) {preview(absent)} not found "
-                    f"in obs column '{key}'; it has {preview(sorted(present), limit=20)}"
-                )
+    check_inputs(adata, params)
     cells = preprocess_counts(
         adata, counts_layer=params["input"]["counts_layer"], cell_type_key=key, **params["preprocessing"]
     )

@@ -34,6 +34,11 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
     }
 
 
+def check_inputs(samples: ad.AnnData, params: dict[str, Any]) -> None:
+    """The class labels the parameters name exist (obs only)."""
+    check_class_labels(samples.obs, params["metrics"]["class_column"], params["metrics"].get("class_labels"))
+
+
 def validate_normae_input(model_input: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """What NormAE and ComBat need beyond the data-engineering checks: the obs columns,
     at least two QCs, and at least ``min_samples_per_batch`` samples in every batch."""
@@ -42,7 +47,7 @@ def validate_normae_input(model_input: ad.AnnData, params: dict[str, Any]) -> ad
     missing = [c for c in (*keys.values(), params["metrics"]["class_column"]) if c not in model_input.obs]
     if missing:
         raise InputValidationError(f"{source}: obs column(s) {preview(missing)} missing")
-    check_class_labels(model_input.obs, params["metrics"]["class_column"], params["metrics"].get("class_labels"))
+    check_inputs(model_input, params)
     n_qc = int(model_input.obs[keys["qc"]].astype(bool).sum())
     if n_qc < 2:
         raise InputValidationError(f"{source}: {n_qc} QC sample(s); NormAE needs at least two")

@@ -1,7 +1,7 @@
 """``vae``: VAE embedding and clustering of cells, and composition-based binning of reads
 (datasets of kind ``sequences``). ``kedro run --pipelines vae`` runs both."""
 
-from omicsgen.pipelines.modelling.vae.nodes import bind_dataset
+from omicsgen.pipelines.modelling.vae.nodes import bind_dataset, check_inputs
 from omicsgen.pipelines.modelling.vae.pipeline import create_pipeline
 
-__all__ = ["bind_dataset", "create_pipeline"]
+__all__ = ["bind_dataset", "check_inputs", "create_pipeline"]

@@ -25,10 +25,8 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
     return {**section, "seed": params["seed"], "device": params["device"]}
 
 
-def choose_cells(cells: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
-    """Check the cells to embed (labels, split, features) before any training."""
-    from omicsgen.models.vae import check_features
-
+def check_inputs(cells: ad.AnnData, section: dict[str, Any]) -> None:
+    """The label and split columns (obs only)."""
     params = section.get("input", {})
     label_key, split_key = params.get("label_key"), params.get("split_key")
     if label_key:
@@ -40,7 +38,14 @@ def choose_cells(cells: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
                 f"{source_of(cells)}: obs column '{split_key}' may only hold 'train' or "
                 f"'validation'; found {unknown}"
             )
-    check_features(cells, params.get("layer"))
+
+
+def choose_cells(cells: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
+    """Check the cells to embed (labels, split, features) before any training."""
+    from omicsgen.models.vae import check_features
+
+    check_inputs(cells, section)
+    check_features(cells, section.get("input", {}).get("layer"))
     return cells
 
 
