@@ -21,7 +21,6 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -44,6 +43,15 @@ def resolve_parameters(
     overrides = dict(params.get("overrides") or {})
     merged = deep_merge({k: v for k, v in params.items() if k not in ("overrides", "datasets")}, overrides.get(dataset) or {})
     return {**bind(merged, spec), "dataset": spec}
+
+
+def parameters_of(method: Method, dataset: str):
+    """:func:`resolve_parameters` for one (method, dataset), as a node function."""
+
+    def resolve_parameters_of(params: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+        return resolve_parameters(params, entry, method.name, dataset, method.module.bind_dataset)
+
+    return resolve_parameters_of
 
 
 def describe_data(data: Any, parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,7 +84,7 @@ class Method:
 
 def dataset_method_pipeline(method: Method, dataset: str, template: Pipeline, describe: bool = False) -> Pipeline:
     resolve = node(
-        partial(resolve_parameters, method=method.name, dataset=dataset, bind=method.module.bind_dataset),
+        parameters_of(method, dataset),
         [f"params:{method.name}", f"params:datasets.{dataset}"],
         "settings",
         name="resolve_parameters",

@@ -55,6 +55,15 @@ def dataset_settings(defaults: Mapping[str, Any], entry: Mapping[str, Any], name
     return {**settings, "dataset": dict(dataset), "keys": dict(dataset["keys"])}
 
 
+def settings_of(name: str):
+    """:func:`dataset_settings` for one dataset, as a node function (its name bound)."""
+
+    def dataset_settings_of(defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
+        return dataset_settings(defaults, entry, name)
+
+    return dataset_settings_of
+
+
 def _grouping_key(settings: Mapping[str, Any]) -> str:
     """Cells are subsampled and split within batches (batch data) or cell types."""
     keys = settings["keys"]

@@ -9,8 +9,6 @@ in its own namespace: it reads ``<name>.raw`` (metabolomics: ``<name>.raw_data``
 
 from __future__ import annotations
 
-from functools import partial
-
 from kedro.pipeline import Pipeline, node, pipeline
 
 from omicsgen.pipelines.data_engineering import nodes
@@ -60,7 +58,7 @@ def create_dataset_pipeline(dataset: str) -> Pipeline:
     if template is None:
         return Pipeline([])
     settings = node(
-        partial(nodes.dataset_settings, name=dataset),
+        nodes.settings_of(dataset),
         ["params:data_engineering", f"params:datasets.{dataset}"],
         "settings",
         name="dataset_settings",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from omicsgen.metrics.degenerate import degenerate_settings
+
 import anndata as ad
 import numpy as np
 
@@ -30,6 +32,7 @@ def evaluate_generated_cells(cells: ad.AnnData, generated: ad.AnnData, params: d
     )
     # types too small to condition on (preprocessing.min_cells_per_type), warned about there
     result["excluded_cell_types"] = list(cells.uns["cscgan_preprocessing"]["excluded_cell_types"])
+    result["n_genes"] = int(cells.n_vars)
     for row in summary_table(result):
         logger.info(
             "%-12s %-18s AUC %.3f  MMD %.4f  mean r %.3f  coverage %.3f",
@@ -52,7 +55,11 @@ def collect_metrics(
             "peak_memory_mb": record["peak_memory_mb"],
         }
 
+    warnings = degenerate_settings(generation["n_genes"], {
+        "cscgan.evaluation.n_components": (params["evaluation"]["n_components"], "the classifier's PCA is the whole space"),
+    })  # fmt: skip
     return {
+        "warnings": warnings,
         "model": "cscGAN" if params["model"].get("conditional", True) else "scGAN",
         "generation": generation,
         "augmentation": augmentation,

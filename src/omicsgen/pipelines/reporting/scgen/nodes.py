@@ -3,15 +3,13 @@ method, and the figures."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import anndata as ad
 import numpy as np
 
+from omicsgen.metrics.degenerate import degenerate_settings
 from omicsgen.metrics.perturbation import cells_of, perturbation_scores, top_degs
-
-logger = logging.getLogger(__name__)
 
 METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "null")
 
@@ -27,21 +25,6 @@ def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnDa
     return predictions[mask.to_numpy()]
 
 
-def degenerate_settings(n_genes: int, evaluation: dict[str, Any]) -> list[str]:
-    """Settings that make two numbers the same thing on this data (said, not hidden)."""
-    warnings = []
-    if evaluation["n_degs"] >= n_genes:
-        warnings.append(
-            f"scgen.evaluation.n_degs={evaluation['n_degs']} ≥ {n_genes} genes: the top-DEG scores are all-gene scores"
-        )
-    if evaluation["pca_components"] >= n_genes:
-        warnings.append(
-            f"scgen.evaluation.pca_components={evaluation['pca_components']} ≥ {n_genes} genes: PCA arithmetic is "
-            "gene-space arithmetic"
-        )
-    return warnings
-
-
 def score_predictions(
     adata: ad.AnnData,
     predictions: ad.AnnData,
@@ -52,9 +35,10 @@ def score_predictions(
     """metrics.json: per held-out type, its top DEGs and every method's bootstrap R²; the
     epochs each model ran; and the mean over types. Deterministic (no timings)."""
     keys, evaluation, seed = params["keys"], params["evaluation"], params["seed"]
-    warnings = degenerate_settings(adata.n_vars, evaluation)
-    for warning in warnings:
-        logger.warning(warning)
+    warnings = degenerate_settings(adata.n_vars, {
+        "scgen.evaluation.n_degs": (evaluation["n_degs"], "the top-DEG scores are all-gene scores"),
+        "scgen.evaluation.pca_components": (evaluation["pca_components"], "PCA arithmetic is gene-space arithmetic"),
+    })  # fmt: skip
     per_type: dict[str, Any] = {}
     top = f"r2_mean_top{evaluation['n_degs']}"
     for cell_type in training:

@@ -6,6 +6,7 @@ from typing import Any
 
 import anndata as ad
 
+from omicsgen.metrics.degenerate import degenerate_settings
 from omicsgen.metrics.clustering import agreement, bin_purity, label_silhouette
 from omicsgen.plots import vae as plots
 
@@ -48,6 +49,9 @@ def clustering_metrics(embedding: ad.AnnData, section: dict[str, Any], per_bin: 
         if labelled:
             scores["silhouette"] = label_silhouette(embedding.obsm[f"X_{name}"], embedding.obs[label_key], seed)
         report[name] = scores
+    report["warnings"] = degenerate_settings(embedding.n_vars, {
+        "vae.baseline.n_components": (section.get("baseline", {}).get("n_components"), "the PCA baseline is the whole space"),
+    }, unit="features")  # fmt: skip
     if labelled:
         report["vae_leiden_ari_at_least_pca"] = report["vae"]["leiden"]["ari"] >= report["pca"]["leiden"]["ari"]
         report["vae_hdbscan_ari_at_least_pca"] = report["vae"]["hdbscan"]["ari"] >= report["pca"]["hdbscan"]["ari"]
