@@ -210,10 +210,16 @@ def read_parameters(project_path: Path | str | None = None, env: str | None = No
     return root, loader["parameters"]
 
 
+def activate_project(project_path: Path | str | None = None, env: str | None = None) -> dict[str, DatasetSpec]:
+    """Put a project's registry (base + ``env``) in force, as a Kedro run of it would."""
+    root, parameters = read_parameters(project_path, env)
+    activate(parse_registry(parameters.get("datasets"), root), parameters, root)
+    return dict(_active[0])
+
+
 def active_registry() -> dict[str, DatasetSpec]:
     if _active is None:
-        root, parameters = read_parameters()
-        activate(parse_registry(parameters.get("datasets"), root), parameters, root)
+        activate_project()
     return dict(_active[0])
 
 
