@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 
-logger = logging.getLogger(__name__)
+from omicsgen.preprocessing.validate import SOURCE_FILE_KEY
 
-SOURCE_FILE_KEY = "source_file"
+logger = logging.getLogger(__name__)
 
 
 def _filepath_of(catalog: Any, dataset_name: str) -> str | None:

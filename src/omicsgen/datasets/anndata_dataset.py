@@ -13,10 +13,7 @@ import anndata as ad
 from kedro.io.core import DatasetError, Version, get_protocol_and_path
 
 from omicsgen.datasets._files import VersionedFileDataset
-
-#: ``uns`` key holding the path the AnnData was loaded from, so that validation
-#: errors can name the file.
-SOURCE_FILE_KEY = "source_file"
+from omicsgen.preprocessing.validate import SOURCE_FILE_KEY  # the file an AnnData came from
 
 
 class AnnDataDataset(VersionedFileDataset):

@@ -79,19 +79,3 @@ def marker_violins(
         axis.axis("off")
     figure.tight_layout()
     return figure
-
-
-def training_curves(history: Sequence[Mapping[str, float]], steps_per_epoch: int) -> plt.Figure:
-    """Critic and generator losses and the Wasserstein estimate against generator steps."""
-    steps = np.array([row["epoch"] for row in history]) * steps_per_epoch
-    figure, (losses, distance) = plt.subplots(1, 2, figsize=(11, 4))
-    losses.plot(steps, [row["train_critic_loss"] for row in history], label="critic loss (with penalty)")
-    losses.plot(steps, [row["train_generator_loss"] for row in history], label="generator loss")
-    losses.set_xlabel("generator steps")
-    losses.legend()
-    losses.set_title("losses (mean over each pass)")
-    distance.plot(steps, [row["train_wasserstein"] for row in history], color="tab:green")
-    distance.set_xlabel("generator steps")
-    distance.set_title("Wasserstein estimate E[critic(real)] − E[critic(fake)]")
-    figure.tight_layout()
-    return figure

@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from omicsgen.metrics.metabolomics import pca_embedding, qc_rsd  # noqa: E402
 
@@ -49,26 +48,5 @@ def qc_rsd_distribution(versions: Mapping[str, np.ndarray], is_qc: np.ndarray, i
     ax.set_xlabel("RSD across QC samples (%)")
     ax.set_ylabel("features")
     ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def training_curves(history: pd.DataFrame):
-    """Losses per global epoch, one panel per logged quantity, phases shaded."""
-    skip = {"epoch", "phase", "phase_epoch", "seconds"}
-    columns = [c for c in history.columns if c not in skip and history[c].notna().any()]
-    n_cols = 3
-    n_rows = max(1, -(-len(columns) // n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(5 * n_cols, 3.2 * n_rows), squeeze=False)
-    bounds = history.groupby("phase", sort=False)["epoch"].agg(["min", "max"])
-    for ax, column in zip(axes.flat, columns, strict=False):
-        ax.plot(history["epoch"], history[column], linewidth=1)
-        for i, (_, (low, high)) in enumerate(bounds.iterrows()):
-            ax.axvspan(low - 0.5, high + 0.5, color=f"C{i}", alpha=0.08)
-        ax.set_title(column, fontsize=9)
-        ax.set_xlabel("epoch")
-    for ax in list(axes.flat)[len(columns):]:
-        ax.axis("off")
-    fig.suptitle("NormAE training (shading: " + " → ".join(bounds.index) + ")", fontsize=10)
     fig.tight_layout()
     return fig

@@ -60,18 +60,3 @@ def deg_violins(panels: Sequence[Mapping[str, Any]]) -> plt.Figure:
         ax.set(ylabel=f"{panel['gene']} (log-normalised)", title=f"{panel['title']}: {panel['gene']}")
     fig.tight_layout()
     return fig
-
-
-def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]], metric: str) -> plt.Figure:
-    """Train and validation ``metric`` per epoch, one panel per trained model."""
-    fig, axes = _panels(len(histories))
-    for ax, (name, history) in zip(axes, histories.items(), strict=True):
-        epochs = [row["epoch"] for row in history]
-        for split in ("train", "validation"):
-            key = f"{split}_{metric}"
-            if history and key in history[0]:
-                ax.plot(epochs, [row[key] for row in history], label=split)
-        ax.set(xlabel="epoch", ylabel=metric, yscale="log", title=f"held out: {name}")
-        ax.legend(frameon=False)
-    fig.tight_layout()
-    return fig

@@ -55,24 +55,3 @@ def umap_panels(
             _scatter(axes[row, col], points, adata.obs[column], title, legend=col == 0)
     fig.tight_layout()
     return fig
-
-
-def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]]) -> plt.Figure:
-    """Loss, reconstruction and KL per epoch (train and validation), one column per run."""
-    metrics = ("loss", "reconstruction", "kl")
-    fig, axes = plt.subplots(
-        len(metrics), len(histories), figsize=(4.2 * len(histories), 2.6 * len(metrics)), squeeze=False
-    )
-    for col, (run, history) in enumerate(histories.items()):
-        frame = pd.DataFrame(history)
-        for row, metric in enumerate(metrics):
-            ax = axes[row, col]
-            for split in ("train", "validation"):
-                key = f"{split}_{metric}"
-                if key in frame:
-                    ax.plot(frame["epoch"], frame[key], label=split)
-            ax.set_title(f"{run}: {metric}", fontsize=9)
-            ax.set_xlabel("epoch", fontsize=8)
-            ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig

@@ -15,13 +15,13 @@ import anndata as ad
 import pandas as pd
 
 from omicsgen import preprocessing as pp
-from omicsgen.registry import spec_of
 from omicsgen.preprocessing.validate import (
     InputValidationError,
     check_categories_present,
     check_min_categories,
     check_obs_columns,
 )
+from omicsgen.registry import spec_of
 
 #: kind → the section of data_engineering.yml that holds its defaults
 TEMPLATE_OF_KIND = {

@@ -7,7 +7,12 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
-from omicsgen.preprocessing.validate import InputValidationError, check_obs_columns, preview, source_of
+from omicsgen.preprocessing.validate import (
+    InputValidationError,
+    check_obs_columns,
+    preview,
+    source_of,
+)
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:

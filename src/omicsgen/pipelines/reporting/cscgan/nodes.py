@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from omicsgen.metrics.degenerate import degenerate_settings
-
 import anndata as ad
 import numpy as np
+
+from omicsgen.metrics.degenerate import degenerate_settings
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,9 @@ def marker_violin_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[
 
 
 def training_curves_figure(training: dict[str, Any]):
-    from omicsgen.plots.cscgan import training_curves
+    from omicsgen.plots.training import training_curves
 
-    return training_curves(training["history"], training["config"]["generator_steps_per_epoch"])
+    return training_curves(
+        {"cscGAN": training["history"]}, ["critic_loss", "generator_loss", "wasserstein"],
+        steps_per_epoch=training["config"]["generator_steps_per_epoch"], x_label="generator steps",
+    )

@@ -131,4 +131,6 @@ def rsd_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[s
 
 
 def training_curves_figure(train_history: pd.DataFrame):
-    return plots.training_curves(train_history)
+    from omicsgen.plots.training import training_curves
+
+    return training_curves({"NormAE": train_history.to_dict("records")}, title="NormAE training (shading: phases)")

@@ -137,6 +137,7 @@ def plot_strongest_deg_violin(adata: ad.AnnData, predictions: ad.AnnData, metric
 
 
 def plot_training_curves(training: dict[str, Any]):
-    from omicsgen.plots.scgen import training_curves
+    from omicsgen.plots.training import training_curves
 
-    return training_curves({t: r["history"] for t, r in training.items()}, "reconstruction")
+    histories = {f"held out: {t}": r["history"] for t, r in training.items()}
+    return training_curves(histories, ["reconstruction"], log_scale=True)

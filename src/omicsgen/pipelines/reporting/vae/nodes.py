@@ -6,8 +6,8 @@ from typing import Any
 
 import anndata as ad
 
-from omicsgen.metrics.degenerate import degenerate_settings
 from omicsgen.metrics.clustering import agreement, bin_purity, label_silhouette
+from omicsgen.metrics.degenerate import degenerate_settings
 from omicsgen.plots import vae as plots
 
 EMBEDDINGS = ("vae", "pca")
@@ -75,4 +75,6 @@ def umap_figure(embedding: ad.AnnData, section: dict[str, Any], metrics: dict[st
 
 
 def training_figure(training: dict[str, Any]):
-    return plots.training_curves({"VAE": training["history"]})
+    from omicsgen.plots.training import training_curves
+
+    return training_curves({"VAE": training["history"]}, ["loss", "reconstruction", "kl"])
