@@ -41,6 +41,17 @@ def run_kedro(project: Path, env: str = "test", **run_kwargs):
         return session.run(**run_kwargs)
 
 
+def project_registry(project: Path = PROJECT_ROOT, env: str = "test") -> dict:
+    """Put the dataset registry of ``project``'s ``env`` in force (as a run of it would) and
+    return it: ``{name: DatasetSpec}``."""
+    from omicsgen import registry
+
+    root, parameters = registry.read_parameters(project, env=env)
+    specs = registry.parse_registry(parameters.get("datasets"), root)
+    registry.activate(specs, parameters, root)
+    return specs
+
+
 @pytest.fixture
 def kedro_project_copy(tmp_path: Path) -> Path:
     """A fresh copy of the project (conf + data/01_raw) in a temporary directory."""
@@ -66,3 +77,13 @@ def simulated_counts():
     from omicsgen.preprocessing import simulate_scrna_counts
 
     return simulate_scrna_counts(n_cells=600, n_genes=300, n_cell_types=3, n_batches=2, seed=7)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dataset_registry():
+    """Each test starts without a dataset registry in force (a session puts its own in)."""
+    from omicsgen import registry
+
+    registry._active = None
+    yield
+    registry._active = None

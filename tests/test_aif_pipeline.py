@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ def _run(project: Path, pipelines: list[str], runtime_params: dict | None = None
 
 
 def _outputs(project: Path) -> list[Path]:
-    return [p for layer in ("06_models", "07_model_output", "08_reporting") for p in (project / "data" / layer / "aif").glob("*")]
+    return [p for layer in ("06_models", "07_model_output", "08_reporting") for p in (project / "data" / layer / "pbmc_batches" / "aif").glob("*")]
 
 
 def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
@@ -36,7 +37,9 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     with pytest.raises(Exception, match="reference batch 'nope' not found") as error:
         _run(project, ["aif"], {"aif": {"reference_batch": "nope"}})
     assert isinstance(error.value, InputValidationError) or "InputValidationError" in repr(error.value)
-    assert "model_input.h5ad" in str(error.value)
+    # the error names the file: the raw file when the run's preflight checks catch it before
+    # data engineering, the model input when the pipeline's own check does
+    assert re.search(r"(pbmc_three_chemistries|model_input)\.h5ad", str(error.value))
     assert _outputs(project) == []
 
     # Grid points with a batch size larger than every batch fail: reported, not dropped.
@@ -50,7 +53,7 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     params.write_text(text)
     _run(project, ["aif", "aif_grid_search"])
 
-    reporting = project / "data" / "08_reporting" / "aif"
+    reporting = project / "data" / "08_reporting" / "pbmc_batches" / "aif"
     metrics = json.loads((reporting / "metrics.json").read_text())
     assert set(metrics) == {"uncorrected", "combat", "harmony", "scgen", "aif"}
     for scores in metrics.values():
@@ -65,13 +68,13 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert metrics["combat"]["Batch correction"] > metrics["uncorrected"]["Batch correction"]
     for name in ("umap.png", "metrics_table.png", "metrics.csv"):
         assert (reporting / name).stat().st_size > 0
-    assert (project / "data" / "06_models" / "aif" / "aif.pt").exists()
-    training = json.loads((project / "data" / "06_models" / "aif" / "training.json").read_text())
+    assert (project / "data" / "06_models" / "pbmc_batches" / "aif" / "aif.pt").exists()
+    training = json.loads((project / "data" / "06_models" / "pbmc_batches" / "aif" / "training.json").read_text())
     assert training["epochs_run"] == 2 and training["config"]["seed"] == 0
 
     import anndata as ad
 
-    corrected = ad.read_h5ad(project / "data" / "07_model_output" / "aif" / "corrected.h5ad")
+    corrected = ad.read_h5ad(project / "data" / "07_model_output" / "pbmc_batches" / "aif" / "corrected.h5ad")
     assert corrected.layers["aif_corrected"].shape == corrected.shape
     assert corrected.obsm["X_aif"].shape[1] == 8
 
@@ -91,6 +94,6 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     best = json.loads((reporting / "grid_best_setting.json").read_text())
     medians = robust.groupby("setting")["train_loss"].median()
     assert best["setting"] == medians.idxmin() and best["selected_by"] == "train_loss"
-    refit = json.loads((project / "data" / "06_models" / "aif" / "grid_best_training.json").read_text())
+    refit = json.loads((project / "data" / "06_models" / "pbmc_batches" / "aif" / "grid_best_training.json").read_text())
     assert refit["selection"]["seed"] == best["seed"]
-    assert (project / "data" / "06_models" / "aif" / "grid_best.pt").exists()
+    assert (project / "data" / "06_models" / "pbmc_batches" / "aif" / "grid_best.pt").exists()

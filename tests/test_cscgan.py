@@ -220,6 +220,7 @@ def _params(**overrides):
         "preprocessing": {"min_cells_per_type": 0},
         "generation": {"cell_types": None, "cells_per_type": 5},
         "augmentation": {"rare_cell_type": "type_B"},
+        "dataset": {"name": "sim", "kind": "cell_table", "keys": {"cell_type": "cell_type", "counts": "auto"}},
     }
     for key, value in overrides.items():
         params[key].update(value)
@@ -255,25 +256,41 @@ def test_excluded_type_cannot_be_requested(simulated_counts):
             modelling_nodes.prepare_cells(adata, params)
 
 
+def test_rare_cell_type_auto_is_the_largest_type(simulated_counts):
+    adata = simulated_counts.copy()
+    largest = adata.obs["cell_type"].astype(str).value_counts().idxmax()
+    assert modelling_nodes.rare_cell_type(adata, _params(augmentation={"rare_cell_type": "auto"})) == largest
+    assert modelling_nodes.rare_cell_type(adata, _params()) == "type_B"
+
+
+def test_missing_counts_stop_before_training(simulated_counts):
+    adata = simulated_counts.copy()
+    del adata.layers["counts"]
+    adata.uns[SOURCE_FILE_KEY] = "sim.h5ad"
+    with pytest.raises(InputValidationError, match=r"cscGAN needs raw counts.*datasets\.sim\.keys\.counts"):
+        modelling_nodes.prepare_cells(adata, _params())
+
+
 def test_pipeline_end_to_end_in_test_env(kedro_project_copy):
     run_kedro(kedro_project_copy, env="test", pipeline_names=["cscgan"])
     out = kedro_project_copy / "data"
-    generated = ad.read_h5ad(out / "07_model_output/cscgan/generated.h5ad")
+    generated = ad.read_h5ad(out / "07_model_output/kang/cscgan/generated.h5ad")
     assert generated.obs["generated"].all()
     types = set(generated.obs["cell_type"])
     # the 400-cell subsample leaves Dendritic, CD8T and NK below min_cells_per_type = 30
     assert {"Dendritic"}.isdisjoint(types) and "CD14+Mono" in types
     assert (generated.obs["cell_type"].value_counts() == 30).all()
-    metrics = json.loads((out / "08_reporting/cscgan/metrics.json").read_text())
+    metrics = json.loads((out / "08_reporting/kang/cscgan/metrics.json").read_text())
     assert {"Dendritic", "CD8T", "NK"} <= set(metrics["generation"]["excluded_cell_types"])
     overall = metrics["generation"]["overall"]
     for comparison in ("real_vs_real", "real_vs_generated"):
         assert 0.0 <= overall[comparison]["classifier_auc"] <= 1.0
     assert {"a_downsampled", "b_resampled_real", "c_generated"} <= set(metrics["augmentation"])
+    assert metrics["augmentation"]["rare_cell_type"] == "CD14+Mono"  # cscgan.overrides.kang
     for figure in ("umap_real_vs_generated", "marker_violins", "training_curves"):
-        assert (out / f"08_reporting/cscgan/{figure}.png").stat().st_size > 10_000
-    assert (out / "06_models/cscgan/model.pt").exists()
-    training = json.loads((out / "06_models/cscgan/training.json").read_text())
+        assert (out / f"08_reporting/kang/cscgan/{figure}.png").stat().st_size > 10_000
+    assert (out / "06_models/kang/cscgan/model.pt").exists()
+    training = json.loads((out / "06_models/kang/cscgan/training.json").read_text())
     assert training["config"]["generator_steps"] >= 4
 
 
@@ -282,5 +299,8 @@ def test_pipeline_rejects_unknown_cell_type_and_writes_nothing(kedro_project_cop
     params.write_text(params.read_text().replace("generation: {cells_per_type: 30}", "generation: {cells_per_type: 30, cell_types: [Megakaryocyte]}"))
     with pytest.raises(InputValidationError, match="Megakaryocyte"):
         run_kedro(kedro_project_copy, env="test", pipeline_names=["cscgan"])
-    assert not (kedro_project_copy / "data/06_models/cscgan").exists()
-    assert not (kedro_project_copy / "data/08_reporting/cscgan").exists()
+    assert not (kedro_project_copy / "data/06_models/kang/cscgan").exists()
+    # only the data description (written before the cells are prepared) may be there: no results
+    reporting = kedro_project_copy / "data/08_reporting/kang/cscgan"
+    assert not reporting.exists() or {p.name for p in reporting.iterdir()} <= {"data.json"}
+    assert not (kedro_project_copy / "data/07_model_output/kang/cscgan").exists()

@@ -8,12 +8,26 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from omicsgen.pipeline_registry import register_pipelines
-from omicsgen.pipelines.data_engineering import DATASETS
-from tests.conftest import run_kedro
+from omicsgen.pipelines.data_engineering.nodes import TEMPLATE_OF_KIND
+from omicsgen.pipelines.methods import resolve_parameters
+from omicsgen.pipelines.modelling.scgen import nodes as scgen_nodes
+from omicsgen.preprocessing import balance_by_cell_type, hold_out_condition
+from omicsgen.preprocessing.expression import resolve_held_out_types
+from omicsgen.registry import read_parameters
+from tests.conftest import project_registry, run_kedro
 
 LAYERS = ("02_intermediate", "03_primary", "05_model_input")
+
+
+def _engineered(project: Path) -> list[str]:
+    """The declared datasets that get data engineering (sequences are read by the VAE itself)."""
+    return [
+        name for name, spec in project_registry(project).items()
+        if TEMPLATE_OF_KIND[spec.kind] in ("single_cell", "metabolomics")
+    ]  # fmt: skip
 
 
 def _written(project: Path, dataset: str) -> list[Path]:
@@ -21,10 +35,12 @@ def _written(project: Path, dataset: str) -> list[Path]:
 
 
 def test_registry_offers_the_documented_pipelines():
+    datasets = _engineered(Path(__file__).resolve().parents[1])
+    assert {"kang", "pbmc_batches", "mtbls79"} <= set(datasets)
     pipelines = register_pipelines()
     assert {"data_engineering", "modelling", "reporting", "__default__"} <= set(pipelines)
     names = {n.name for n in pipelines["data_engineering"].nodes}
-    for dataset in DATASETS:
+    for dataset in datasets:
         assert f"{dataset}.validate" in names or f"{dataset}.validate_and_join_tables" in names
     assert set(pipelines["data_engineering"].nodes) <= set(pipelines["__default__"].nodes)
 
@@ -32,7 +48,7 @@ def test_registry_offers_the_documented_pipelines():
 def test_data_engineering_end_to_end(kedro_project_copy):
     project = kedro_project_copy
     run_kedro(project, pipeline_names=["data_engineering"])
-    for dataset in DATASETS:
+    for dataset in _engineered(project):
         assert (project / "data" / "05_model_input" / dataset / "model_input.h5ad").is_file()
 
     kang = ad.read_h5ad(project / "data" / "05_model_input" / "kang" / "model_input.h5ad")
@@ -41,11 +57,20 @@ def test_data_engineering_end_to_end(kedro_project_copy):
     assert set(kang.obs["split"]) == {"train", "validation"}
     assert "counts" in kang.layers and kang.uns["normalisation"]["source"] == "input"
 
-    balanced = ad.read_h5ad(project / "data" / "05_model_input" / "kang" / "balanced.h5ad")
+    # scGen's balancing (of its delta pools) on the model input: every type equally often
+    balanced = balance_by_cell_type(kang, "cell_type")
     assert balanced.obs["cell_type"].value_counts().nunique() == 1
 
-    held = ad.read_h5ad(project / "data" / "05_model_input" / "kang" / "perturbation_holdout.h5ad")
-    train = ad.read_h5ad(project / "data" / "05_model_input" / "kang" / "perturbation_train.h5ad")
+    # the held-out type is scGen's now: holdout `largest` → CD4T on kang, resolved from the
+    # model input with the run's own parameters; its stimulated cells are left out of training
+    assert resolve_held_out_types(kang.obs["cell_type"], "largest") == ["CD4T"]
+    _, parameters = read_parameters(project, env="test")
+    settings = resolve_parameters(
+        parameters["scgen"], parameters["datasets"]["kang"], "scgen", "kang", scgen_nodes.bind_dataset
+    )
+    assert settings["holdout"] == "largest"
+    assert scgen_nodes.held_out_cell_types(kang, settings) == ["CD4T"]
+    train, held = hold_out_condition(kang, "CD4T", "stimulated")
     assert set(held.obs["cell_type"]) == {"CD4T"} and set(held.obs["condition"]) == {"stimulated"}
     assert held.n_obs + train.n_obs == kang.n_obs
 
@@ -98,20 +123,32 @@ def _corrupt(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:5000])
 
 
+def _missing(path: Path) -> None:
+    path.unlink()
+
+
 @pytest.mark.parametrize(
-    ("break_file", "message"),
+    ("break_file", "message", "keys"),
     [
-        (_drop_obs_column, r"kang_pbmc_ifnb.h5ad: required obs column\(s\) 'condition' missing"),
-        (_nan_in_x, r"kang_pbmc_ifnb.h5ad: X has 1 NaN/inf values, in cells"),
-        (_negative_counts, r"kang_pbmc_ifnb.h5ad: layers\['counts'\] must hold counts but has negative values"),
-        (_one_condition, r"kang_pbmc_ifnb.h5ad: obs column 'condition' needs at least 2 distinct values, found 1: 'control'"),
-        (_corrupt, r"kang_pbmc_ifnb.h5ad.*corrupt, truncated"),
+        (_drop_obs_column, r"kang_pbmc_ifnb.h5ad: required obs column\(s\) 'condition' missing", None),
+        (_nan_in_x, r"kang_pbmc_ifnb.h5ad: X has 1 NaN/inf values, in cells", None),
+        # keys.counts names the layer (auto would look for counts elsewhere)
+        (
+            _negative_counts,
+            r"kang_pbmc_ifnb.h5ad: layers\['counts'\] must hold counts but has negative values.*datasets.kang.keys.counts",
+            {"counts": "counts"},
+        ),
+        (_one_condition, r"kang_pbmc_ifnb.h5ad: obs column 'condition' needs at least 2 distinct values, found 1: 'control'", None),
+        (_corrupt, r"kang_pbmc_ifnb.h5ad.*corrupt, truncated", None),
+        (_missing, r"datasets.kang: file .*kang_pbmc_ifnb.h5ad does not exist; fix the path in datasets.yml", None),
     ],
-    ids=["missing-column", "nan", "negative-counts", "single-condition", "corrupt-file"],
+    ids=["missing-column", "nan", "negative-counts", "single-condition", "corrupt-file", "missing-file"],
 )
-def test_bad_input_stops_the_run_and_writes_nothing(kedro_project_copy, break_file, message):
+def test_bad_input_stops_the_run_and_writes_nothing(kedro_project_copy, break_file, message, keys):
     project = kedro_project_copy
     break_file(project / "data" / "01_raw" / "kang_pbmc_ifnb" / "kang_pbmc_ifnb.h5ad")
+    if keys:
+        (project / "conf" / "test" / "datasets.yml").write_text(yaml.safe_dump({"datasets": {"kang": {"keys": keys}}}))
     with pytest.raises(Exception, match=message):
         run_kedro(project, pipeline_names=["data_engineering"], namespaces=["kang"])
     assert not _written(project, "kang")

@@ -1,4 +1,4 @@
-"""NormAE as a Kedro pipeline: any data.csv/info.csv pair via the catalog, the train and
+"""NormAE as a Kedro pipeline: any data.csv/info.csv pair declared in datasets.yml, the train and
 remove tasks, outputs on the original scale, and bad inputs stopped before training."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from tests.conftest import run_kedro
 
 OUTPUTS = ["Ori.csv", "Ys.csv", "Rec.csv", "Codes.csv", "Rec_nobe.csv", "ComBat.csv", "train.csv",
            "config.json", "early_stop_info.json", "corrected.h5ad"]
-REPORTS = ["metrics.json", "pca_by_batch.png", "qc_rsd_distribution.png", "training_curves.png"]
+REPORTS = ["metrics.json", "pca_by_batch.png", "qc_rsd_distribution.png", "training_curves.png", "data.json"]
+DATASET = "simulated"
 
 
 def simulated_tables():
@@ -24,31 +25,38 @@ def simulated_tables():
                                  class_labels=("case", "control"), seed=11)
 
 
-def point_catalog_at(project: Path, data: pd.DataFrame, info: pd.DataFrame) -> Path:
-    """Write the tables under data/01_raw/simulated and point mtbls79.raw_* at them
-    through a catalog file of the test environment (how a user brings their own data)."""
+def declare_tables(project: Path, data: pd.DataFrame, info: pd.DataFrame) -> Path:
+    """Write the tables under data/01_raw/simulated and declare them as the metabolomics
+    dataset ``simulated`` in the test environment's datasets.yml, switching the shipped
+    MTBLS79 off (how a user brings their own data: no catalog edit)."""
     write_metabolomics_csv(data, info, project / "data" / "01_raw" / "simulated")
-    (project / "conf" / "test" / "catalog_simulated.yml").write_text(
-        "mtbls79.raw_data:\n  type: pandas.CSVDataset\n  filepath: data/01_raw/simulated/data.csv\n"
-        "mtbls79.raw_info:\n  type: pandas.CSVDataset\n  filepath: data/01_raw/simulated/info.csv\n"
+    (project / "conf" / "test" / "datasets.yml").write_text(
+        "datasets:\n"
+        "  mtbls79: null\n"
+        f"  {DATASET}:\n"
+        "    kind: metabolomics\n"
+        "    files: {data: data/01_raw/simulated/data.csv, info: data/01_raw/simulated/info.csv}\n"
     )
     return project
 
 
 def written(project: Path) -> list[Path]:
-    return [p for layer in ("06_models", "07_model_output", "08_reporting")
-            for p in (project / "data" / layer / "normae").glob("*")]
+    """Models and results (the data description, data.json, may be written before a check fails)."""
+    return [p for layer in ("06_models", "07_model_output", "08_reporting") for dataset in (DATASET, "mtbls79")
+            for p in (project / "data" / layer / dataset / "normae").glob("*") if p.name != "data.json"]
 
 
-def test_normae_pipeline_end_to_end_on_a_catalog_pointed_table_pair(kedro_project_copy):
+def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy):
     data, info = simulated_tables()
-    project = point_catalog_at(kedro_project_copy, data, info)
+    project = declare_tables(kedro_project_copy, data, info)
     run_kedro(project, pipeline_names=["normae"])
 
-    output = project / "data" / "07_model_output" / "normae"
+    output = project / "data" / "07_model_output" / DATASET / "normae"
     assert all((output / name).exists() for name in OUTPUTS)
-    assert (project / "data" / "06_models" / "normae" / "normae.pt").exists()
-    assert all((project / "data" / "08_reporting" / "normae" / name).exists() for name in REPORTS)
+    assert (project / "data" / "06_models" / DATASET / "normae" / "normae.pt").exists()
+    assert all((project / "data" / "08_reporting" / DATASET / "normae" / name).exists() for name in REPORTS)
+    # only the declared dataset ran: the shipped MTBLS79 is switched off
+    assert not any((project / "data" / layer / "mtbls79").exists() for layer in ("05_model_input", "07_model_output"))
 
     ori = pd.read_csv(output / "Ori.csv").set_index("feature")
     rec_nobe = pd.read_csv(output / "Rec_nobe.csv").set_index("feature")
@@ -70,7 +78,7 @@ def test_normae_pipeline_end_to_end_on_a_catalog_pointed_table_pair(kedro_projec
     assert 1 <= stop["adversarial_epoch"] <= 3 and stop["training_seconds"] > 0
     assert json.loads((output / "config.json").read_text())["batches"] == ["1", "2", "3"]
 
-    report = json.loads((project / "data" / "08_reporting" / "normae" / "metrics.json").read_text())
+    report = json.loads((project / "data" / "08_reporting" / DATASET / "normae" / "metrics.json").read_text())
     assert report["class_labels"] == ["case", "control"]
     assert set(report["metrics"]) == {"uncorrected", "combat", "normae"}
     for values in report["metrics"].values():
@@ -137,7 +145,7 @@ def _duplicated_sample(data, info):
 )
 def test_bad_input_stops_the_run_before_training(kedro_project_copy, corrupt):
     data, info, named = corrupt(*simulated_tables())
-    project = point_catalog_at(kedro_project_copy, data, info)
+    project = declare_tables(kedro_project_copy, data, info)
     with pytest.raises(InputValidationError, match=named):
         run_kedro(project, pipeline_names=["normae"])
     assert written(project) == []

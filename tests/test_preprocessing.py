@@ -112,8 +112,18 @@ def test_log_normalised_data_is_not_logged_twice(kang):
 def test_normalise_rejects_scaled_data(counts):
     scaled = counts.copy()
     scaled.X = scaled.X.toarray() - 5.0
+    del scaled.layers["counts"]  # no counts to start again from
     with pytest.raises(InputValidationError, match="neither counts nor log-normalised"):
         pp.normalise_expression(scaled)
+
+
+def test_normalise_restarts_from_the_counts_layer_when_x_is_scaled(counts):
+    scaled = counts.copy()
+    scaled.X = scaled.X.toarray() - 5.0
+    out = pp.normalise_expression(scaled, target_sum=1e4)
+    np.testing.assert_allclose(np.expm1(out.X.toarray()).sum(axis=1), 1e4, rtol=1e-4)
+    np.testing.assert_array_equal(out.layers["counts"].toarray(), counts.layers["counts"].toarray())
+    assert out.uns["normalisation"]["source"] == "counts"
 
 
 def test_qc_filter_thresholds(counts):

@@ -251,16 +251,37 @@ def test_bad_inputs_are_rejected_before_training(perturbation_data, monkeypatch)
 
     _no_training(monkeypatch)
     keys = {"condition_key": "condition", "control": "control", "stimulated": "stimulated", "cell_type_key": "cell_type"}
+
+    def settings(holdout, **changed):
+        return {"keys": {**keys, **changed}, "holdout": holdout, "dataset": {"name": "toy"}}
+
     with pytest.raises(InputValidationError, match=r"toy.h5ad.*'Neuron' not found in obs column 'cell_type'"):
-        held_out_cell_types(perturbation_data, "Neuron", keys)
+        held_out_cell_types(perturbation_data, settings("Neuron"))
     with pytest.raises(InputValidationError, match=r"toy.h5ad.*'treatment'.*missing"):
-        held_out_cell_types(perturbation_data, "type0", {**keys, "condition_key": "treatment"})
+        held_out_cell_types(perturbation_data, settings("type0", condition_key="treatment"))
     only_one = perturbation_data[
         ~((perturbation_data.obs["condition"] == "stimulated") & (perturbation_data.obs["cell_type"] != "type0")).to_numpy()
     ].copy()
     with pytest.raises(InputValidationError, match=r"no condition='stimulated' cells of any other cell type"):
-        held_out_cell_types(only_one, "type0", keys)
-    assert held_out_cell_types(perturbation_data, "all", keys) == ["type0", "type1", "type2"]
+        held_out_cell_types(only_one, settings("type0"))
+    assert held_out_cell_types(perturbation_data, settings("all")) == ["type0", "type1", "type2"]
+
+
+def test_held_out_types_resolve_largest_all_and_lists(perturbation_data, kang):
+    from omicsgen.pipelines.modelling.scgen.nodes import held_out_cell_types
+    from omicsgen.preprocessing.expression import resolve_held_out_types
+
+    # scGen's default: the most frequent type, CD4T on kang as in the paper
+    assert resolve_held_out_types(kang.obs["cell_type"], "largest") == ["CD4T"]
+    types = perturbation_data.obs["cell_type"]  # 80 cells of each type: ties go to the first name
+    assert resolve_held_out_types(types, "largest") == ["type0"]
+    fewer = perturbation_data[(np.arange(perturbation_data.n_obs) % 4 != 0) | (types != "type0").to_numpy()].copy()
+    assert resolve_held_out_types(fewer.obs["cell_type"], "largest") == ["type1"]
+    assert resolve_held_out_types(types, "all") == ["type0", "type1", "type2"]
+    assert resolve_held_out_types(types, "type2;type0") == ["type2", "type0"]  # the --params form
+    assert resolve_held_out_types(types, ["type1"]) == ["type1"]
+    keys = {"condition_key": "condition", "control": "control", "stimulated": "stimulated", "cell_type_key": "cell_type"}
+    assert held_out_cell_types(fewer, {"keys": keys, "holdout": "largest", "dataset": {"name": "toy"}}) == ["type1"]
 
 
 def test_genes_differing_from_training_are_rejected(perturbation_data):
@@ -279,7 +300,7 @@ def test_genes_differing_from_training_are_rejected(perturbation_data):
 def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy):
     project = kedro_project_copy
     run_kedro(project, env="test", pipeline_names=["scgen"])
-    reporting = project / "data" / "08_reporting" / "scgen"
+    reporting = project / "data" / "08_reporting" / "kang" / "scgen"
     metrics = json.loads((reporting / "metrics.json").read_text())
     entry = metrics["held_out"]["CD4T"]
     assert set(entry["methods"]) == {"scgen", "gene_arithmetic", "pca_arithmetic", "null"}
@@ -290,14 +311,14 @@ def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy)
         assert (reporting / f"{figure}.png").stat().st_size > 10_000
     timings = json.loads((reporting / "timings.json").read_text())
     assert timings["CD4T"]["seconds_per_epoch"] > 0 and timings["CD4T"]["peak_memory_mb"] > 0
-    predictions = ad.read_h5ad(project / "data" / "07_model_output" / "scgen" / "predictions.h5ad")
+    predictions = ad.read_h5ad(project / "data" / "07_model_output" / "kang" / "scgen" / "predictions.h5ad")
     assert set(predictions.obs["held_out"]) == {"CD4T"} and "X_scgen" in predictions.obsm
-    assert (project / "data" / "06_models" / "scgen" / "model.pt").exists()
+    assert (project / "data" / "06_models" / "kang" / "scgen" / "model.pt").exists()
 
     # same seed → byte-identical metrics (re-run modelling + reporting on the saved inputs)
     first = (reporting / "metrics.json").read_bytes()
     (reporting / "metrics.json").unlink()
-    run_kedro(project, env="test", pipeline_names=["scgen"], from_nodes=["scgen.check_inputs_and_select_held_out_types"])
+    run_kedro(project, env="test", pipeline_names=["scgen"], from_nodes=["kang.scgen.resolve_parameters"])
     assert (reporting / "metrics.json").read_bytes() == first
 
 
@@ -305,7 +326,9 @@ def test_kedro_run_with_unknown_held_out_type_fails_before_training(kedro_projec
     project = kedro_project_copy
     overrides = project / "conf" / "test" / "parameters" / "scgen.yml"
     overrides.write_text(overrides.read_text() + "  holdout: [CD4T, Neuron]\n")
-    with pytest.raises(InputValidationError, match=r"model_input.h5ad.*'Neuron' not found"):
+    # the error names the file: the raw file when the run's preflight checks catch it before
+    # data engineering, the model input when the pipeline's own check does
+    with pytest.raises(InputValidationError, match=r"(kang_pbmc_ifnb|model_input)\.h5ad.*'Neuron' not found"):
         run_kedro(project, env="test", pipeline_names=["scgen"])
-    assert not (project / "data" / "06_models" / "scgen").exists()
-    assert not (project / "data" / "07_model_output" / "scgen").exists()
+    assert not (project / "data" / "06_models" / "kang" / "scgen").exists()
+    assert not (project / "data" / "07_model_output" / "kang" / "scgen").exists()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from omicsgen.pipelines.methods import discover_methods
-from tests.conftest import PROJECT_ROOT, copy_project, run_kedro
+from omicsgen.pipelines.methods import build_method_pipelines
+from tests.conftest import PROJECT_ROOT, copy_project, project_registry, run_kedro
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
@@ -25,25 +25,41 @@ def default_run(tmp_path_factory) -> Path:
     return project
 
 
-def test_report_has_a_section_per_method_with_its_numbers(default_run):
+def expected_runs(project: Path) -> list[tuple[str, str]]:
+    """(method, dataset) for every method pipeline and every dataset of the run's registry it runs on."""
+    project_registry(project, env="test")
+    runs = [(name, dataset) for name, method in build_method_pipelines().items() for dataset in method.datasets]
+    assert {("scgen", "kang"), ("aif", "pbmc_batches"), ("normae", "mtbls79"), ("cscgan", "kang"),
+            ("vae", "kang"), ("vae", "simulated_metagenome")} <= set(runs)  # fmt: skip
+    return runs
+
+
+NUMBER = r"-?\d[\d,]*\.?\d*(?:e[-+]?\d+)?"
+
+
+def test_report_has_a_section_per_run_with_its_numbers(default_run):
     page = (default_run / "data" / "08_reporting" / "report.html").read_text()
-    methods = discover_methods()
-    assert methods, "no method pipelines registered"
-    for method in methods:
-        section = re.search(rf'<section class="method[^"]*" id="{method}">(.*?)</section>', page, re.S)
-        assert section, f"no section for {method}"
-        metrics_file = default_run / "data" / "08_reporting" / method / "metrics.json"
-        assert metrics_file.is_file(), f"{method} wrote no metrics.json"
+    runs = expected_runs(default_run)
+    for method, dataset in runs:
+        run = f"{method}-{dataset}"
+        section = re.search(rf'<section class="method[^"]*" id="{run}"[^>]*>(.*?)</section>', page, re.S)
+        assert section, f"no section for {run}"
+        metrics_file = default_run / "data" / "08_reporting" / dataset / method / "metrics.json"
+        assert metrics_file.is_file(), f"{run} wrote no metrics.json"
         assert "Not run" not in section.group(1)
-        assert "<img" in section.group(1), f"{method} section has no figure"
-        # every number in the section's first table comes from metrics.json
-        numbers = re.findall(r"<td>(-?\d[\d,]*\.?\d*(?:e[-+]?\d+)?)</td>", section.group(1))
-        assert numbers, f"{method} section shows no numbers"
+        assert "<img" in section.group(1), f"{run} section has no figure"
+        # every number in the section's lead table (its rows for the method and baselines;
+        # reference rows quote published figures) comes from metrics.json
+        lead = re.findall(r'<table class="lead">.*?</table>', section.group(1), re.S)
+        assert len(lead) == 1, f"{run}: {len(lead)} lead tables"
+        rows = re.findall(r'<tr class="(?!reference)[^"]*" data-row="[^"]*">(.*?)</tr>', lead[0], re.S)
+        numbers = [x for row in rows for x in re.findall(rf"<td>(?:<b>)?({NUMBER})(?:</b>)?</td>", row)]
+        assert numbers, f"{run} lead table shows no numbers"
         flat = json.dumps(json.loads(metrics_file.read_text()))
         values = [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", flat)]
-        for shown in numbers[:10]:
+        for shown in numbers:
             number = float(shown.replace(",", ""))
-            assert any(abs(number - v) <= 5e-4 * max(1.0, abs(v)) for v in values), f"{method}: {shown} not in metrics.json"
+            assert any(abs(number - v) <= 5e-4 * max(1.0, abs(v)) for v in values), f"{run}: {shown} not in metrics.json"
 
 
 def test_report_renders_in_headless_chromium(default_run):
@@ -62,7 +78,7 @@ def test_report_renders_in_headless_chromium(default_run):
         total = page.eval_on_selector_all("section.method img", "imgs => imgs.length")
         page.screenshot(path=str(report.with_suffix(".png")), full_page=True)
         browser.close()
-    assert set(sections) == set(discover_methods())
+    assert set(sections) == {f"{method}-{dataset}" for method, dataset in expected_runs(default_run)}
     assert total >= 2 * len(sections) and drawn == total
 
 

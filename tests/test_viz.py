@@ -8,7 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from omicsgen.pipelines.data_engineering import DATASETS
+from tests.conftest import project_registry
+
+
+def _expected_namespaces(project: Path) -> tuple[set[str], set[str]]:
+    """The datasets of ``project``'s registry (kedro viz reads the local environment) and
+    one namespace per (dataset, method) the method pipelines run."""
+    from omicsgen.pipelines.methods import build_method_pipelines
+
+    datasets = set(project_registry(project, env="local"))
+    runs = {f"{dataset}.{name}" for name, method in build_method_pipelines().items() for dataset in method.datasets}
+    assert {"kang", "pbmc_batches", "mtbls79", "simulated_metagenome"} <= datasets
+    assert {"kang.scgen", "kang.cscgan", "kang.vae", "pbmc_batches.aif", "mtbls79.normae", "simulated_metagenome.vae"} <= runs
+    return datasets, runs
 
 
 def test_kedro_viz_build_lists_data_engineering_nodes(kedro_project_copy):
@@ -25,10 +37,16 @@ def test_kedro_viz_build_lists_data_engineering_nodes(kedro_project_copy):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     main = json.loads((project / "build" / "api" / "main").read_text())
     tasks = {node["id"]: node for node in main["nodes"] if node["type"] == "task"}
-    modular = {node.get("modular_pipelines", [None])[0] for node in tasks.values() if node.get("modular_pipelines")}
-    assert set(DATASETS) <= modular
+    datasets, runs = _expected_namespaces(project)
+    modular = {name.split(".")[0] for node in tasks.values() for name in node.get("modular_pipelines") or []}
+    assert datasets <= modular
+    # one namespace per (dataset, method), nested in its dataset's, each with its own nodes
+    assert runs <= set(main["modular_pipelines"])
+    for namespace in runs:
+        assert namespace in {child["id"] for child in main["modular_pipelines"][namespace.split(".")[0]]["children"]}
+        assert any(node["full_name"].startswith(f"{namespace}.") for node in tasks.values()), namespace
     names = {node["name"] for node in tasks.values()}
-    assert {"validate", "qc_filter", "normalise", "balance_by_cell_type", "validate_and_join_tables"} <= names
+    assert {"validate", "qc_filter", "normalise", "split_train_validation", "validate_and_join_tables"} <= names
     assert ["raw", "intermediate", "primary", "model_input"] == main["layers"][:4]
 
 
@@ -65,15 +83,15 @@ CHROMIUM_ARGS = [
 
 def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
     """Serve kedro-viz on a free localhost port and look at it in headless Chromium."""
+    import re
     import time
     import urllib.request
 
     from playwright.sync_api import sync_playwright
 
-    from omicsgen.pipeline_registry import register_pipelines
-
     chromium = chromium_path()
     project = kedro_project_copy
+    datasets, runs = _expected_namespaces(project)
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     log = project / "kedro_viz.log"
 
@@ -110,8 +128,16 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+            modular = page.locator(".pipeline-node--modularPipeline")
             page.wait_for_selector(".pipeline-node--modularPipeline", timeout=60_000)
-            rendered = set(page.locator(".pipeline-node--modularPipeline").all_text_contents())
+            collapsed = set(modular.all_text_contents())
+            # clicking a dataset's namespace expands it into one namespace per method run on it
+            for dataset in sorted(datasets):
+                modular.filter(has_text=re.compile(rf"^{re.escape(dataset)}$")).first.click()
+                page.wait_for_selector(
+                    f".pipeline-node--modularPipeline:has-text('{dataset}.')", timeout=60_000
+                )
+            expanded = set(modular.all_text_contents())
             screenshot = project / "data" / "08_reporting" / "kedro_viz_flowchart.png"
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot))
@@ -120,8 +146,8 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
         server.terminate()
         server.wait(timeout=30)
 
-    namespaces = {name.split(".")[0] for name in (n.namespace for n in register_pipelines()["__default__"].nodes) if name}
-    assert namespaces <= rendered, f"flowchart shows {sorted(rendered)}, expected {sorted(namespaces)}"
+    assert datasets <= collapsed, f"flowchart shows {sorted(collapsed)}, expected {sorted(datasets)}"
+    assert runs <= expanded, f"expanded flowchart shows {sorted(expanded)}, expected {sorted(runs)}"
     assert screenshot.stat().st_size > 10_000
     # keep the latest screenshot where a person looks for reports
     target = Path(__file__).resolve().parents[1] / "data" / "08_reporting" / screenshot.name

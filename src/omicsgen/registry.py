@@ -174,7 +174,11 @@ def activate(
     """Make ``specs`` the registry in force; True when that changed it or the methods'
     ``datasets`` parameters."""
     global _active
-    selection = {k: v.get("datasets") for k, v in (parameters or {}).items() if isinstance(v, Mapping)}
+    selection = {
+        k: {"datasets": v.get("datasets"), "apply": dict(v.get("apply") or {})}
+        for k, v in (parameters or {}).items()
+        if isinstance(v, Mapping)
+    }
     state = (specs, selection, Path(project_path))
     changed = _active != state
     _active = state
@@ -228,7 +232,7 @@ def datasets_for(method: str) -> list[str]:
     default: every method of its kind), or the ones the method parameter
     ``<method>.datasets`` lists."""
     registry = active_registry()
-    selection = _active[1].get(method)
+    selection = _active[1].get(method, {}).get("datasets")
     if selection in (None, "auto"):
         return [name for name, spec in registry.items() if method in spec.methods]
     wanted = _as_list(selection)
@@ -243,3 +247,15 @@ def datasets_for(method: str) -> list[str]:
             f"{method}.datasets: {method} cannot run on {wrong} (kind {registry[wrong[0]].kind})"
         )
     return wanted
+
+
+def apply_model_source(method: str, dataset: str) -> str:
+    """The dataset whose saved ``method`` model ``<method>_apply`` applies to ``dataset``:
+    ``<method>.apply.model_from`` (null: the dataset's own saved model)."""
+    registry = active_registry()
+    source = _active[1].get(method, {}).get("apply", {}).get("model_from") or dataset
+    if source not in registry:
+        raise DatasetRegistryError(
+            f"{method}.apply.model_from is {source!r}, which datasets.yml does not declare; declared: {sorted(registry)}"
+        )
+    return str(source)

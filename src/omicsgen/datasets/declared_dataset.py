@@ -5,28 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anndata as ad
-import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
 from omicsgen.datasets.anndata_dataset import SOURCE_FILE_KEY, AnnDataDataset
 
 _SEQUENCE_SUFFIXES = (".fasta", ".fa", ".fna", ".fasta.gz", ".fa.gz", ".fna.gz")
-
-
-def _cell_table(path: str) -> ad.AnnData:
-    """cells × features CSV/TSV: first column the cell names, numeric columns the
-    features, any other column an obs annotation."""
-    table = pd.read_csv(path, sep="\t" if path.endswith(".tsv") else ",", index_col=0)
-    numeric = table.select_dtypes(include="number")
-    adata = ad.AnnData(
-        X=numeric.to_numpy(dtype=np.float32),
-        obs=table.drop(columns=numeric.columns),
-        var=pd.DataFrame(index=numeric.columns.astype(str)),
-    )
-    adata.obs_names = table.index.astype(str)
-    return adata
 
 
 class DeclaredDataset(AbstractDataset):
@@ -47,7 +31,8 @@ class DeclaredDataset(AbstractDataset):
                 f"dataset '{self._dataset}' is not declared in datasets.yml; declared: {sorted(registry)}. "
                 "Add an entry under 'datasets:' in conf/local/datasets.yml"
             )
-        files = registry[self._dataset].files
+        self._spec = registry[self._dataset]
+        files = self._spec.files
         if self._part not in files:
             raise DatasetError(f"datasets.{self._dataset} has no '{self._part}' file (it has {sorted(files)})")
         return files[self._part]
@@ -72,10 +57,12 @@ class DeclaredDataset(AbstractDataset):
 
             return FastaDataset(filepath=path).load()
         if lower.endswith((".csv", ".tsv")):
-            if self._part == "file":
-                adata = _cell_table(path)
-                adata.uns[SOURCE_FILE_KEY] = path
-                return adata
+            if self._part == "file":  # cells × features: the key columns annotate, the rest must be numeric
+                from omicsgen.preprocessing.feature_table import read_samples_by_features
+
+                keys = self._spec.keys
+                annotations = [keys[k] for k in ("cell_type", "batch", "condition") if keys.get(k)] + ["split"]
+                return read_samples_by_features(path, annotations)
             table = pd.read_csv(path)
             table.attrs[SOURCE_FILE_KEY] = path
             return table

@@ -74,15 +74,32 @@ class Method:
         return dataset_method_pipeline(self, dataset, sum(parts, start=Pipeline([])), describe=True)
 
     def extra(self, dataset: str, kind: str) -> dict[str, Pipeline]:
-        if not hasattr(self.module, "create_extra_pipelines"):
-            return {}
-        return {
-            name: dataset_method_pipeline(self, dataset, template)
-            for name, template in self.module.create_extra_pipelines(kind).items()
-        }
+        """The method's extra pipelines on ``dataset``, and ``<method>_apply``: a saved model
+        (``<method>.apply.model_from``'s, default the dataset's own) applied to the dataset,
+        in namespace ``<dataset>.<method>_apply``."""
+        from omicsgen.registry import apply_model_source
+
+        templates = self.module.create_extra_pipelines(kind) if hasattr(self.module, "create_extra_pipelines") else {}
+        extra = {name: dataset_method_pipeline(self, dataset, template) for name, template in templates.items()}
+        if hasattr(self.module, "create_apply_pipeline"):
+            source = apply_model_source(self.name, dataset)
+            extra[f"{self.name}_apply"] = dataset_method_pipeline(
+                self, dataset, self.module.create_apply_pipeline(kind), namespace=f"{dataset}.{self.name}_apply",
+                model=f"{source}.{self.name}.model",
+            )
+        return extra
 
 
-def dataset_method_pipeline(method: Method, dataset: str, template: Pipeline, describe: bool = False) -> Pipeline:
+def dataset_method_pipeline(  # noqa: PLR0913
+    method: Method,
+    dataset: str,
+    template: Pipeline,
+    describe: bool = False,
+    namespace: str | None = None,
+    model: str | None = None,
+) -> Pipeline:
+    """``template`` in namespace ``<dataset>.<method>`` (or ``namespace``), reading its
+    dataset's data-engineering outputs and, with ``model``, a saved model from that dataset."""
     resolve = node(
         parameters_of(method, dataset),
         [f"params:{method.name}", f"params:datasets.{dataset}"],
@@ -96,10 +113,13 @@ def dataset_method_pipeline(method: Method, dataset: str, template: Pipeline, de
         steps.append(
             node(describe_data, [reads[0], "settings"], "data_description", name="describe_data", tags="reporting")
         )
+    inputs = {name: f"{dataset}.{name}" for name in reads}
+    if model is not None:
+        inputs["model"] = model
     return pipeline(
         steps,
-        namespace=f"{dataset}.{method.name}",
-        inputs={name: f"{dataset}.{name}" for name in reads},
+        namespace=namespace or f"{dataset}.{method.name}",
+        inputs=inputs,
         parameters={f"params:{method.name}", f"params:datasets.{dataset}"},
     )
 

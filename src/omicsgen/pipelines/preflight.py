@@ -10,6 +10,7 @@ before anything trains or is written — not after another method's hour of trai
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -26,20 +27,29 @@ def read_annotations(spec: Any) -> ad.AnnData | None:
     """The sample annotations of a declared dataset's raw file (obs of an h5ad without its
     matrix, a metabolomics info table), as an AnnData without features; None for data that
     has none to check here (sequences, cell tables)."""
+    from kedro.io import DatasetError
+
+    path = spec.files["info"] if spec.kind == "metabolomics" else spec.file
+    if spec.kind != "metabolomics" and not path.lower().endswith(".h5ad"):
+        return None
+    if not Path(path).is_file():  # as the {dataset}.raw loader words it
+        raise DatasetError(f"datasets.{spec.name}: file {path} does not exist; fix the path in datasets.yml")
     if spec.kind == "metabolomics":
-        info = pd.read_csv(spec.files["info"])
+        info = pd.read_csv(path)
         sample = spec.keys["sample"]
         obs = info.set_index(sample) if sample in info.columns else info
-        path = spec.files["info"]
-    elif spec.file.lower().endswith(".h5ad"):
+    else:
         import h5py
         from anndata.io import read_elem
 
-        path = spec.file
-        with h5py.File(path, "r") as handle:
-            obs = read_elem(handle["obs"])
-    else:
-        return None
+        try:
+            with h5py.File(path, "r") as handle:
+                obs = read_elem(handle["obs"])
+        except Exception as err:  # h5py raises OSError, anndata KeyError/ValueError
+            raise DatasetError(
+                f"Could not read '{path}' (datasets.{spec.name}) as an h5ad file ({type(err).__name__}: {err}). "
+                "The file is corrupt, truncated or not written by anndata."
+            ) from err
     obs.index = obs.index.astype(str)
     annotations = ad.AnnData(obs=obs)
     annotations.uns[SOURCE_FILE_KEY] = path

@@ -80,13 +80,16 @@ COUNTS_KEY = "counts_source"
 def locate_counts(adata: ad.AnnData, counts: str = "auto", parameter: str = "keys.counts") -> ad.AnnData:
     """Find the raw counts and put them in ``layers["counts"]``.
 
-    ``counts: auto`` looks at ``layers["counts"]``, then X, then every other layer, and takes
-    the first that holds non-negative integers; ``"X"`` or a layer name insists on that one
+    ``counts: auto`` takes ``layers["counts"]`` when there is one (checked: an error if it
+    holds anything but non-negative integers), else the first of X and the other layers that
+    holds non-negative integers; ``"X"`` or a layer name insists on that one
     (an error names ``parameter`` if it does not hold counts). Data with no counts anywhere
     (already log-normalised, e.g. scGen's Kang file without its layer) is kept, with
     ``uns["counts_source"]["source"] = None``: methods that need counts say so before training.
     """
     out = adata.copy()
+    if counts == "auto" and "counts" in out.layers:
+        counts = "counts"  # a layer named counts is meant to hold them: check it, do not skip it
     if counts != "auto":
         layer = None if counts == "X" else counts
         if layer is not None and layer not in out.layers:
