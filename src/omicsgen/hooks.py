@@ -43,6 +43,17 @@ class DatasetRegistryHook:
             pipelines.set_requested(requested)
 
 
+class ThreadsHook:
+    """One thread count for torch, BLAS and numba per run (``runtime.threads``)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from omicsgen.models.runtime import set_threads
+
+        runtime = catalog.load("params:runtime") if "params:runtime" in catalog else {}
+        set_threads(runtime.get("threads", "auto"))
+
+
 class PreflightHook:
     """Every check that can fail, on every dataset of the run, before the first node."""
 

@@ -1,8 +1,14 @@
 """Kedro project settings for omicsgen."""
 
-from omicsgen.hooks import DatasetRegistryHook, PreflightHook, RecordSourceFileHook, RunSummaryHook
+from omicsgen.hooks import (
+    DatasetRegistryHook,
+    PreflightHook,
+    RecordSourceFileHook,
+    RunSummaryHook,
+    ThreadsHook,
+)
 
-HOOKS = (DatasetRegistryHook(), PreflightHook(), RecordSourceFileHook(), RunSummaryHook())
+HOOKS = (DatasetRegistryHook(), ThreadsHook(), PreflightHook(), RecordSourceFileHook(), RunSummaryHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -72,6 +72,7 @@ class TrainingResult:
 
     config: dict[str, Any]
     device: str
+    threads: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     best_value: float | None = None
@@ -204,7 +205,8 @@ def fit(
     device = next(iter(train.values())).device
     generator = torch.Generator().manual_seed(config.seed)
     key = f"{'validation' if validation else 'train'}_{config.monitor}"
-    result = TrainingResult(config=asdict(config), device=str(device))
+    # numbers are reproducible at a given thread count: record it
+    result = TrainingResult(config=asdict(config), device=str(device), threads=torch.get_num_threads())
     best_state: dict[str, dict[str, torch.Tensor]] | None = None
     epochs_since_best = 0
     if device.type == "cuda":

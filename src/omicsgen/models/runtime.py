@@ -1,0 +1,67 @@
+"""CPU threads for torch, BLAS and numba, set once per run by the project.
+
+torch's OpenMP threads spin while they wait: on a machine busy with other work, small
+networks run 3–100× slower with more threads than free cores. A run therefore sets one
+thread count for every library (``runtime.threads``; default: the CPUs this process may
+use), and every training record says which count produced its numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# threadpoolctl limits live as long as their controller object
+_blas_limit: Any = None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; cgroup quotas are not seen)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(setting: Any = "auto") -> int:
+    if setting in (None, "auto"):
+        return available_cpus()
+    try:
+        threads = int(setting)
+    except (TypeError, ValueError):
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"runtime.threads must be 'auto' or a positive integer, got {setting!r}")
+    return threads
+
+
+def set_threads(setting: Any = "auto") -> dict[str, int]:
+    """Apply one thread count to torch (intra- and inter-op), BLAS (threadpoolctl), numba
+    and to the environment that subprocesses (Dask workers, notebook kernels) inherit."""
+    global _blas_limit
+    import numba
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = resolve_threads(setting)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # settable once per process, before inter-op work starts
+        pass
+    _blas_limit = threadpool_limits(limits=threads, user_api="blas")
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    record = {"threads": threads, "torch_interop_threads": torch.get_num_interop_threads(), "available_cpus": available_cpus()}
+    logger.info("threads: %d (torch, BLAS, numba; %d CPUs available)", threads, record["available_cpus"])
+    return record
+
+
+def current_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
