@@ -107,3 +107,73 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+class Killed(Exception):
+    pass
+
+
+class KilledAfter(RegressionPlan):
+    """Dies at the end of epoch ``epoch``, like a killed process (its checkpoint stays)."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=3, gamma=0.5)
+        self.kill_at = epoch
+
+    def on_epoch_end(self, epoch, record):
+        self.scheduler.step()
+        if epoch == self.kill_at:
+            raise Killed
+
+
+class WithScheduler(KilledAfter):
+    def __init__(self):
+        super().__init__(epoch=-1)
+
+
+def _weights(plan):
+    return {k: v.clone() for k, v in plan.net.state_dict().items()}
+
+
+def test_a_killed_training_resumes_to_the_same_weights_and_history(data, tmp_path):
+    train, valid = data
+    config = TrainingConfig(max_epochs=12, patience=None, restore_best=False, seed=5, checkpoint_every=4)
+    whole_plan = WithScheduler()
+    whole = fit(whole_plan, train, valid, config, checkpoint_path=tmp_path / "whole.pt")
+
+    path = tmp_path / "killed.pt"
+    with pytest.raises(Killed):
+        fit(KilledAfter(epoch=10), train, valid, config, checkpoint_path=path, fingerprint={"genes": ["a"]})
+    assert path.exists()  # the epoch-8 checkpoint; epochs 9 and 10 are redone
+    resumed_plan = WithScheduler()
+    resumed_config = TrainingConfig(**{**config.__dict__, "resume": True})
+    resumed = fit(resumed_plan, train, valid, resumed_config, checkpoint_path=path, fingerprint={"genes": ["a"]})
+
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
+    assert [r["validation_loss"] for r in resumed.history] == [r["validation_loss"] for r in whole.history]
+    for name, value in _weights(whole_plan).items():
+        assert torch.equal(value, _weights(resumed_plan)[name]), name
+    assert resumed_plan.scheduler.get_last_lr() == whole_plan.scheduler.get_last_lr()
+
+
+def test_resuming_another_configuration_or_a_corrupt_checkpoint_names_the_file(data, tmp_path):
+    from omicsgen.models.training import ResumeError
+
+    train, valid = data
+    path = tmp_path / "run.pt"
+    config = TrainingConfig(max_epochs=4, patience=None, seed=0, checkpoint_every=2)
+    fit(RegressionPlan(), train, valid, config, checkpoint_path=path, fingerprint={"genes": ["a", "b"]})
+    before = path.read_bytes()
+    other = TrainingConfig(max_epochs=4, patience=None, seed=0, checkpoint_every=2, batch_size=64, resume=True)
+    with pytest.raises(ResumeError) as error:
+        fit(RegressionPlan(), train, valid, other, checkpoint_path=path, fingerprint={"genes": ["a", "c"]})
+    message = str(error.value)
+    assert str(path) in message and "training.batch_size" in message and "fingerprint.genes" in message
+    assert "32" in message and "64" in message and "['a', 'b']" in message and "['a', 'c']" in message
+    assert path.read_bytes() == before  # nothing already written is lost
+
+    path.write_bytes(before[: len(before) // 2])
+    resume = TrainingConfig(max_epochs=4, patience=None, seed=0, checkpoint_every=2, resume=True)
+    with pytest.raises(ResumeError, match=rf"{path}: not a readable training checkpoint"):
+        fit(RegressionPlan(), train, valid, resume, checkpoint_path=path, fingerprint={"genes": ["a", "b"]})

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,10 @@ class TrainingConfig:
         seed: Seeds Python, NumPy and torch, and the minibatch order.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
         progress: Show a progress bar; ``None`` shows it only in an interactive terminal.
+        checkpoint_every: Epochs between resumable checkpoints (networks, optimisers,
+            schedulers, random-generator states, history), written atomically to the
+            ``checkpoint_path`` given to :func:`fit`; ``None`` writes none.
+        resume: Continue from that checkpoint when it exists (same configuration required).
     """
 
     max_epochs: int = 100
@@ -55,6 +60,8 @@ class TrainingConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool | None = None
+    checkpoint_every: int | None = 10
+    resume: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainingConfig:
@@ -106,6 +113,15 @@ class TrainingPlan:
 
     def on_epoch_end(self, epoch: int, record: dict[str, float]) -> None:
         """Hook for schedulers and loss re-weighting; ``record`` holds this epoch's metrics."""
+
+    def stateful(self) -> dict[str, Any]:
+        """Everything a resumed training must get back besides the networks: by default
+        every optimiser and learning-rate scheduler the plan holds as an attribute."""
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if isinstance(value, (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler))
+        }
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -185,18 +201,102 @@ def _set_mode(plan: TrainingPlan, training: bool) -> None:
         module.train(training)
 
 
+RESUME_FORMAT = "omicsgen-resume-1"
+#: config fields that may differ between a killed run and its resumption
+_VOLATILE = ("resume", "progress", "checkpoint_every", "max_epochs", "device")
+
+
+class ResumeError(ValueError):
+    """A training checkpoint that cannot be resumed from (corrupt, or another configuration)."""
+
+
+def _rng_state(generator: torch.Generator) -> dict[str, Any]:
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    version, python_state, gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "generator": generator.get_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": version, "state": list(python_state), "gauss": gauss},
+    }  # fmt: skip
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["generator"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["position"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _identity(config: TrainingConfig, fingerprint: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed: the training configuration (less
+    what may change between runs) and the caller's fingerprint (architecture, genes, …)."""
+    return {
+        "training": {k: v for k, v in asdict(config).items() if k not in _VOLATILE},
+        "fingerprint": dict(fingerprint or {}),
+    }
+
+
+def save_training_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Atomic: a kill during the write leaves the previous checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+
+
+def load_training_checkpoint(path: Path, identity: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ResumeError(f"{path}: not a readable training checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        raise ResumeError(f"{path}: not an omicsgen training checkpoint (format {state.get('format') if isinstance(state, dict) else None!r})")
+    if state["identity"] != dict(identity):
+        saved, wanted = state["identity"], dict(identity)
+        differ = sorted(
+            f"{section}.{key}"
+            for section in ("training", "fingerprint")
+            for key in set(saved.get(section, {})) | set(wanted.get(section, {}))
+            if saved.get(section, {}).get(key) != wanted.get(section, {}).get(key)
+        )
+        raise ResumeError(
+            f"{path} was written by another configuration ({', '.join(differ)} differ: checkpoint "
+            f"{ {k: saved.get(k.split('.')[0], {}).get(k.split('.', 1)[1]) for k in differ} }, this run "
+            f"{ {k: wanted.get(k.split('.')[0], {}).get(k.split('.', 1)[1]) for k in differ} }); "
+            "delete it or set training.resume: false"
+        )
+    return state
+
+
 def fit(
     plan: TrainingPlan,
     train: Mapping[str, torch.Tensor],
     validation: Mapping[str, torch.Tensor] | None = None,
     config: TrainingConfig | None = None,
     description: str = "training",
+    checkpoint_path: str | Path | None = None,
+    fingerprint: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
     """Train ``plan`` on minibatches of ``train``; score ``validation`` after each epoch.
 
     Tensors must already be on the plan's device (see :func:`resolve_device`). History
     rows have ``epoch``, ``train_<metric>``, ``validation_<metric>``, ``seconds`` (wall)
     and ``cpu_seconds`` (process CPU time, all threads).
+
+    With ``checkpoint_path`` and ``config.checkpoint_every``, a resumable checkpoint is
+    written every that many epochs; with ``config.resume`` a run continues from it and ends
+    with the same weights and history as an uninterrupted run (same seed, threads, device).
+    ``fingerprint`` (architecture, genes, …) must match the checkpoint's, or resuming stops
+    with an error naming what differs.
     """
     from tqdm.auto import tqdm
 
@@ -209,6 +309,21 @@ def fit(
     result = TrainingResult(config=asdict(config), device=str(device), threads=torch.get_num_threads())
     best_state: dict[str, dict[str, torch.Tensor]] | None = None
     epochs_since_best = 0
+    first_epoch = 1
+    checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
+    identity = _identity(config, fingerprint)
+    if config.resume and checkpoint_path is not None and checkpoint_path.exists():
+        saved = load_training_checkpoint(checkpoint_path, identity)
+        for name, module in plan.modules().items():
+            module.load_state_dict(saved["modules"][name])
+        for name, item in plan.stateful().items():
+            item.load_state_dict(saved["stateful"][name])
+        _set_rng_state(saved["rng"], generator)
+        result.history = list(saved["history"])
+        result.best_value, result.best_epoch = saved["best_value"], saved["best_epoch"]
+        epochs_since_best, best_state = saved["epochs_since_best"], saved["best_state"]
+        first_epoch = int(saved["epoch"]) + 1
+        logger.info("%s: resuming from %s after epoch %d", description, checkpoint_path, first_epoch - 1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     logger.info(
@@ -224,7 +339,7 @@ def fit(
 
     start = time.perf_counter()
     bar = tqdm(
-        range(1, config.max_epochs + 1),
+        range(first_epoch, config.max_epochs + 1),
         desc=description,
         unit="epoch",
         disable=not _show_progress(config.progress),
@@ -270,6 +385,15 @@ def fit(
             if config.patience is not None and epochs_since_best >= config.patience:
                 result.stopped_early = True
                 break
+        if checkpoint_path is not None and config.checkpoint_every and epoch % config.checkpoint_every == 0:
+            save_training_checkpoint(checkpoint_path, {
+                "format": RESUME_FORMAT, "identity": identity, "epoch": epoch,
+                "modules": {name: module.state_dict() for name, module in plan.modules().items()},
+                "stateful": {name: item.state_dict() for name, item in plan.stateful().items()},
+                "rng": _rng_state(generator), "history": result.history,
+                "best_value": result.best_value, "best_epoch": result.best_epoch,
+                "epochs_since_best": epochs_since_best, "best_state": best_state,
+            })  # fmt: skip
     bar.close()
 
     if best_state is not None:
