@@ -52,6 +52,9 @@ def test_fit_learns_and_records_history(data):
     assert result.history[-1]["validation_loss"] < 0.1 * result.history[0]["validation_loss"]
     assert result.seconds > 0 and result.seconds_per_epoch > 0 and result.peak_memory_mb > 0
     assert result.device == "cpu" and result.config["seed"] == 0
+    assert result.threads == torch.get_num_threads() >= 1
+    assert result.versions["torch"] == torch.__version__.split("+")[0] or result.versions["torch"] == torch.__version__
+    assert {"numpy", "scanpy", "anndata"} <= set(result.versions)
 
 
 def test_same_seed_same_numbers(data):

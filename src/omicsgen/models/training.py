@@ -80,6 +80,7 @@ class TrainingResult:
     config: dict[str, Any]
     device: str
     threads: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     best_value: float | None = None
@@ -122,6 +123,19 @@ class TrainingPlan:
             for name, value in vars(self).items()
             if isinstance(value, (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler))
         }
+
+
+def package_versions() -> dict[str, str]:
+    """The versions a run's numbers depend on (recorded with every training)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": sys.version.split()[0]}
+    for package in ("omicsgen", "torch", "numpy", "scipy", "scanpy", "anndata", "scikit-learn"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return versions
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -306,7 +320,9 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     key = f"{'validation' if validation else 'train'}_{config.monitor}"
     # numbers are reproducible at a given thread count: record it
-    result = TrainingResult(config=asdict(config), device=str(device), threads=torch.get_num_threads())
+    result = TrainingResult(
+        config=asdict(config), device=str(device), threads=torch.get_num_threads(), versions=package_versions()
+    )
     best_state: dict[str, dict[str, torch.Tensor]] | None = None
     epochs_since_best = 0
     first_epoch = 1
