@@ -70,17 +70,20 @@ def run_ours(args) -> None:
     import anndata as ad
     import torch
 
-    from omicsgen.models.scgen import apply_delta, latent_delta, train_scgen
+    from omicsgen.models import ScGen
 
     if args.threads:
         torch.set_num_threads(args.threads)
     train, control = ad.read_h5ad(args.train), ad.read_h5ad(args.predict)
     start = time.perf_counter()
-    model, result = train_scgen(
-        train, max_epochs=args.epochs, batch_size=args.batch_size, patience=None, split_key=None,
-        seed=args.seed, device="cpu", progress=False, precision=args.precision,
-        adam_eps=args.adam_eps, weight_decay=args.weight_decay,
-    )
+    ScGen.setup_anndata(train, **KEYS, split_key=None)
+    model = ScGen(
+        train,
+        plan={"precision": args.precision, "adam_eps": args.adam_eps, "weight_decay": args.weight_decay},
+        training={"max_epochs": args.epochs, "batch_size": args.batch_size, "patience": None,
+                  "seed": args.seed, "device": "cpu", "progress": False},
+    )  # fmt: skip
+    result = model.train()  # also computes delta (balanced pools of the training cells)
     record = {
         "epoch_seconds": [row["seconds"] for row in result.history],
         "epoch_cpu_seconds": [row["cpu_seconds"] for row in result.history],
@@ -88,8 +91,7 @@ def run_ours(args) -> None:
         "threads": torch.get_num_threads(),
     }
     if not args.timing_only:
-        delta = latent_delta(model, train, **KEYS, seed=args.seed)
-        apply_delta(model, control, delta).write_h5ad(args.out + ".h5ad")
+        model.predict(control).write_h5ad(args.out + ".h5ad")
     record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.out + ".json").write_text(json.dumps(record))
 

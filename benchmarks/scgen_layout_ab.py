@@ -9,26 +9,30 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import asdict
 
 import torch
 from torch import nn
 
-from omicsgen.models.scgen import ScGenArchitecture, ScGenTrainingPlan, ScGenVAE
+from omicsgen.models.scgen.model import ScGenModelConfig
+from omicsgen.models.scgen.module import ScGenVAE
+from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan
 
 N_GENES, BATCH, STEPS, REPEATS = 6998, 32, 46, 4
 
 
 def make_plan(input_major: bool) -> ScGenTrainingPlan:
     torch.manual_seed(0)
-    model = ScGenVAE(ScGenArchitecture(N_GENES))
+    config = ScGenModelConfig()
+    model = ScGenVAE(N_GENES, **asdict(config))
     if not input_major:
-        transposed, linear = model.encoder[0], nn.Linear(N_GENES, model.architecture.n_hidden)
+        transposed, linear = model.encoder[0], nn.Linear(N_GENES, config.n_hidden)
         with torch.no_grad():
             linear.weight.copy_(transposed.weight.t())
             linear.bias.copy_(transposed.bias)
         model.encoder[0] = linear
     model.train()
-    return ScGenTrainingPlan(model)
+    return ScGenTrainingPlan(model, ScGenPlanConfig())
 
 
 def main() -> None:

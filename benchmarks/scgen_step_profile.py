@@ -16,13 +16,16 @@ import itertools
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import anndata as ad
 import torch
 
 from omicsgen.models.data import expression_tensor
-from omicsgen.models.scgen import ScGenArchitecture, ScGenTrainingPlan, ScGenVAE
+from omicsgen.models.scgen.model import ScGenModelConfig
+from omicsgen.models.scgen.module import ScGenVAE
+from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan
 from omicsgen.models.training import minibatches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +45,8 @@ def main() -> None:
     x = expression_tensor(ad.read_h5ad(args.input), device=torch.device("cpu"))
     print(f"{x.shape[0]} cells x {x.shape[1]} genes, {(x != 0).float().mean():.3f} non-zero, "
           f"{args.threads} thread(s), batch {args.batch_size}, precision {args.precision}")
-    model = ScGenVAE(ScGenArchitecture(x.shape[1])).train()
-    plan = ScGenTrainingPlan(model, precision=args.precision)
+    model = ScGenVAE(x.shape[1], **asdict(ScGenModelConfig())).train()
+    plan = ScGenTrainingPlan(model, ScGenPlanConfig(precision=args.precision))
 
     def batches(n: int) -> Iterator[dict[str, torch.Tensor]]:
         """``n`` minibatches from as many shuffled epochs as it takes (the training loop's slicing)."""

@@ -1,5 +1,6 @@
-"""scGen: network, loss, prediction, batch removal, checkpoints, metrics, bad input, and one
-end-to-end Kedro run of ``--pipelines scgen`` in the test environment."""
+"""scGen: network, loss, the ScGen class (train, predict, save/load, batch removal),
+checkpoints, metrics, bad input, and one end-to-end Kedro run of ``--pipelines scgen`` in
+the test environment."""
 
 from __future__ import annotations
 
@@ -18,13 +19,19 @@ from omicsgen.metrics.perturbation import (
     r_squared,
     top_degs,
 )
-from omicsgen.models import perturbation_baselines as baselines
-from omicsgen.models import scgen
+from omicsgen.models import ScGen
+from omicsgen.models import scgen as scgen_package
+from omicsgen.models.baselines import perturbation as baselines
+from omicsgen.models.scgen.model import ScGenModelConfig
+from omicsgen.models.scgen.module import InputMajorLinear, ScGenVAE
+from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan, scgen_loss
 from omicsgen.preprocessing import InputValidationError
 from omicsgen.preprocessing.validate import SOURCE_FILE_KEY
 from tests.conftest import run_kedro
 
-SMALL = {"n_hidden": 64, "n_latent": 4, "progress": False, "device": "cpu"}
+KEYS = {"condition_key": "condition", "control": "control", "stimulated": "stimulated", "cell_type_key": "cell_type"}
+SMALL = {"n_hidden": 64, "n_latent": 4}
+QUIET = {"progress": False, "device": "cpu"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -61,15 +68,31 @@ def perturbation_data() -> ad.AnnData:
     return adata
 
 
-def _train_without(adata: ad.AnnData, cell_type: str = "type0", **kwargs):
+def _cells(adata: ad.AnnData, cell_type: str, condition: str) -> ad.AnnData:
+    return adata[((adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == condition)).to_numpy()]
+
+
+def _model(train: ad.AnnData, model=None, plan=None, **training) -> ScGen:
+    ScGen.setup_anndata(train, **KEYS)
+    return ScGen(train, {**SMALL, **(model or {})}, plan, {**QUIET, "max_epochs": 60, "patience": None, **training})
+
+
+def _train_without(adata: ad.AnnData, cell_type: str = "type0", model=None, plan=None, **training):
     held = (adata.obs["cell_type"] == cell_type) & (adata.obs["condition"] == "stimulated")
     train = adata[~held.to_numpy()].copy()
-    model, result = scgen.train_scgen(train, **{**SMALL, "max_epochs": 60, "patience": None, **kwargs})
-    return train, model, result
+    scgen = _model(train, model, plan, **training)
+    result = scgen.train()
+    return train, scgen, result
+
+
+def _vae(n_input: int, **changed) -> ScGenVAE:
+    from dataclasses import asdict
+
+    return ScGenVAE(n_input, **asdict(ScGenModelConfig(**changed)))
 
 
 def test_architecture_matches_the_paper():
-    model = scgen.ScGenVAE(scgen.ScGenArchitecture(n_input=50))
+    model = _vae(50)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     # encoder 2 × 800, mean and log-variance heads (100), decoder 2 × 800 → genes
     assert [(m.in_features, m.out_features) for m in linears] == [
@@ -77,26 +100,28 @@ def test_architecture_matches_the_paper():
     ]
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules()) == 4
     assert all(m.p == 0.2 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    assert all(m.momentum == 0.01 and m.eps == 1e-3 for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    assert sum(isinstance(m, torch.nn.LeakyReLU) for m in model.modules()) == 4
 
 
 def test_input_major_linear_equals_linear_and_loads_linear_layout():
     torch.manual_seed(0)
     linear = torch.nn.Linear(50, 8)
     torch.manual_seed(0)
-    transposed = scgen.InputMajorLinear(50, 8)
+    transposed = InputMajorLinear(50, 8)
     assert transposed.weight.shape == (50, 8) and torch.equal(transposed.weight, linear.weight.t())
     x = torch.rand(4, 50)
     torch.testing.assert_close(transposed(x), linear(x))
-    restored = scgen.InputMajorLinear(50, 8)
+    restored = InputMajorLinear(50, 8)
     restored.load_state_dict(linear.state_dict())  # an nn.Linear-layout checkpoint
     assert torch.equal(restored.weight, transposed.weight)
 
 
 def test_loss_is_half_sse_plus_weighted_kl():
     torch.manual_seed(0)
-    model = scgen.ScGenVAE(scgen.ScGenArchitecture(n_input=5, n_hidden=4, n_latent=2)).eval()
+    model = _vae(5, n_hidden=4, n_latent=2).eval()
     x = torch.rand(6, 5)
-    losses = scgen.scgen_loss(model, x, kl_weight=0.1)
+    losses = scgen_loss(model, x, kl_weight=0.1)
     mean, log_var = model.encode(x)
     sse = ((model.decode(mean) - x) ** 2).sum(1).mean()
     kl = (-0.5 * (1 + log_var - mean**2 - log_var.exp())).sum(1).mean()
@@ -115,55 +140,138 @@ def test_training_watches_validation_reconstruction_and_learns(perturbation_data
 
 
 def test_adam_recipe_defaults_to_scvi_tools_and_is_recorded(perturbation_data):
-    plan = scgen.ScGenTrainingPlan(scgen.ScGenVAE(scgen.ScGenArchitecture(20, 16, 4)))
+    plan = ScGenTrainingPlan(_vae(20, n_hidden=16, n_latent=4), ScGenPlanConfig())
     assert (plan.optimizer.defaults["eps"], plan.optimizer.defaults["weight_decay"]) == (0.01, 1e-6)
-    _, result = scgen.train_scgen(
-        perturbation_data, n_hidden=16, n_latent=4, max_epochs=1, adam_eps=1e-8, weight_decay=0.0,
-        device="cpu", progress=False,
-    )
+    data = perturbation_data.copy()
+    ScGen.setup_anndata(data, **KEYS)
+    result = ScGen(data, {"n_hidden": 16, "n_latent": 4}, {"adam_eps": 1e-8, "weight_decay": 0.0}, {**QUIET, "max_epochs": 1}).train()
     assert (result.config["adam_eps"], result.config["weight_decay"], result.config["lr"]) == (1e-8, 0.0, 1e-3)
 
 
+def test_sections_reject_unknown_keys_and_default_to_the_paper(perturbation_data):
+    data = perturbation_data.copy()
+    ScGen.setup_anndata(data, **KEYS)
+    model = ScGen(data)
+    assert (model.model_config.n_hidden, model.model_config.n_latent, model.model_config.dropout) == (800, 100, 0.2)
+    assert (model.plan_config.kl_weight, model.training_config.monitor) == (5e-5, "reconstruction")
+    with pytest.raises(ValueError, match=r"scgen.model: unknown parameter\(s\) \['kl_weight'\]"):
+        ScGen(data, model={"kl_weight": 1.0})  # kl_weight belongs to plan
+    with pytest.raises(ValueError, match=r"unknown training parameters \['lr'\]"):
+        ScGen(data, training={"lr": 1e-3})
+
+
 def test_bf16_mixed_training_learns_and_unknown_precision_is_rejected(perturbation_data):
-    _, model, result = _train_without(perturbation_data, max_epochs=5, precision="bf16-mixed")
+    _, model, result = _train_without(perturbation_data, plan={"precision": "bf16-mixed"}, max_epochs=5)
     assert result.history[-1]["train_reconstruction"] < result.history[0]["train_reconstruction"]
-    assert next(model.parameters()).dtype == torch.float32  # master weights stay float32
+    assert next(model.modules["vae"].parameters()).dtype == torch.float32  # master weights stay float32
     with pytest.raises(ValueError, match="precision must be one of"):
-        _train_without(perturbation_data, max_epochs=1, precision="fp8")
+        _train_without(perturbation_data, plan={"precision": "fp8"}, max_epochs=1)
 
 
 def test_prediction_recovers_the_response_and_same_seed_is_identical(perturbation_data):
     train, model, _ = _train_without(perturbation_data)
-    control = perturbation_data[
-        ((perturbation_data.obs["cell_type"] == "type0") & (perturbation_data.obs["condition"] == "control")).to_numpy()
-    ]
-    real = perturbation_data[
-        ((perturbation_data.obs["cell_type"] == "type0") & (perturbation_data.obs["condition"] == "stimulated")).to_numpy()
-    ]
-    predicted, delta = scgen.predict_perturbation(model, train, control)
-    assert predicted.shape == control.shape and delta.shape == (4,)
+    control = _cells(perturbation_data, "type0", "control")
+    real = _cells(perturbation_data, "type0", "stimulated")
+    predicted = model.predict(perturbation_data, cell_type="type0")
+    assert predicted.shape == control.shape and model.delta.shape == (4,)
     assert list(predicted.obs_names) == list(control.obs_names)
+    np.testing.assert_array_equal(predicted.uns["scgen"]["delta"], model.delta)
+    assert predicted.obsm["X_scgen"].shape == (control.n_obs, 4)
     gain = predicted.X[:, :10].mean() - control.X[:, :10].mean()
     real_gain = real.X[:, :10].mean() - control.X[:, :10].mean()
     assert gain > 0.5 * real_gain  # the stimulated genes go up, as in the real cells
     error = np.abs(predicted.X[:, :10].mean(0) - real.X[:, :10].mean(0)).mean()
     assert error < np.abs(control.X[:, :10].mean(0) - real.X[:, :10].mean(0)).mean()
+    # the latent is the control cells' latent shifted by delta
+    np.testing.assert_allclose(predicted.obsm["X_scgen"], model.get_latent_representation(control) + model.delta, atol=1e-6)
 
     _, again, _ = _train_without(perturbation_data)
-    repeated, repeated_delta = scgen.predict_perturbation(again, train, control)
+    repeated = again.predict(perturbation_data, cell_type="type0")
     np.testing.assert_array_equal(repeated.X, predicted.X)
-    np.testing.assert_array_equal(repeated_delta, delta)
+    np.testing.assert_array_equal(again.delta, model.delta)
 
 
-def test_checkpoint_roundtrip_reproduces_predictions_exactly(perturbation_data, tmp_path):
+def test_delta_is_the_latent_shift_between_the_balanced_training_pools(perturbation_data):
     train, model, _ = _train_without(perturbation_data, max_epochs=3)
-    control = perturbation_data[:40]
-    delta = scgen.latent_delta(model, train)
-    expected = scgen.apply_delta(model, control, delta).X
+    fitted = train[(train.obs["split"] == "train").to_numpy()]  # the validation split only scores
+    control_pool, stimulated_pool = baselines.balanced_condition_pools(fitted, seed=0)
+    expected = model.get_latent_representation(stimulated_pool).mean(0) - model.get_latent_representation(control_pool).mean(0)
+    np.testing.assert_array_equal(model.delta, expected)
+
+
+def test_predict_leaves_the_input_alone_and_key_added_names_the_latent(perturbation_data):
+    _, model, _ = _train_without(perturbation_data, max_epochs=2)
+    data = perturbation_data.copy()
+    before = data.X.copy()
+    predicted = model.predict(data, key_added="X_scgen_v2")
+    assert "X_scgen_v2" in predicted.obsm and "X_scgen" not in predicted.obsm
+    assert set(predicted.obs["condition"]) == {"control"} and predicted.n_obs == 120  # every control cell
+    np.testing.assert_array_equal(data.X, before)
+    assert not data.obsm and list(data.obs.columns) == list(perturbation_data.obs.columns)
+
+
+def test_save_load_reproduces_predictions_exactly(perturbation_data, tmp_path):
+    _, model, _ = _train_without(perturbation_data, max_epochs=3)
+    expected = model.predict(perturbation_data, cell_type="type0")
+    latent = model.get_latent_representation(perturbation_data)
+    model.save(tmp_path / "scgen")
+    loaded = ScGen.load(tmp_path / "scgen", adata=perturbation_data.copy(), device="cpu")  # weights_only=True
+    np.testing.assert_array_equal(loaded.delta, model.delta)
+    again = loaded.predict(cell_type="type0")  # the AnnData given to load
+    np.testing.assert_array_equal(again.X, expected.X)
+    np.testing.assert_array_equal(again.obsm["X_scgen"], expected.obsm["X_scgen"])
+    np.testing.assert_array_equal(loaded.get_latent_representation(), latent)
+    assert loaded.training_result.epochs_run == model.training_result.epochs_run
+
+
+def test_load_matches_genes_by_name_lists_missing_ones_and_fills_them(perturbation_data, tmp_path):
+    _, model, _ = _train_without(perturbation_data, max_epochs=2)
+    model.save(tmp_path)
+    shuffled = perturbation_data[:, perturbation_data.var_names[::-1]].copy()  # same genes, other order
+    expected = model.predict(perturbation_data, cell_type="type1")
+    np.testing.assert_array_equal(ScGen.load(tmp_path, shuffled).predict(cell_type="type1").X, expected.X)
+    fewer = perturbation_data[:, 2:].copy()
+    with pytest.raises(InputValidationError, match=r"toy.h5ad: 2 of the model's 60 genes are missing: 'gene0', 'gene1'"):
+        ScGen.load(tmp_path, fewer)
+    with pytest.raises(InputValidationError, match=r"2 of the model's 60 genes are missing"):
+        model.predict(fewer)
+    filled = model.predict(fewer, cell_type="type1", fill_missing=True)
+    assert filled.shape == (40, 60) and list(filled.var_names) == list(perturbation_data.var_names)
+    assert np.isfinite(filled.X).all()
+
+
+def test_checkpoint_copies_to_cpu_and_leaves_the_live_model_in_place(perturbation_data):
+    _, model, _ = _train_without(perturbation_data, max_epochs=1)
+    checkpoint = model.checkpoint()
+    live = dict(model.modules["vae"].state_dict())
+    assert all(p.device.type == model.device.type for p in model.modules["vae"].parameters())
+    for key, tensor in checkpoint["state_dict"]["vae"].items():
+        assert tensor.device.type == "cpu"
+        assert tensor.untyped_storage().data_ptr() != live[key].untyped_storage().data_ptr()
+        assert torch.equal(tensor, live[key].cpu())
+    checkpoint["state_dict"]["vae"]["mean.weight"].add_(1.0)  # editing the copy leaves the model
+    assert not torch.equal(checkpoint["state_dict"]["vae"]["mean.weight"], model.modules["vae"].mean.weight.detach())
+    assert isinstance(checkpoint["state"]["delta"], torch.Tensor)
+
+
+def test_checkpoints_per_held_out_type_roundtrip_through_the_catalog_dataset(perturbation_data, tmp_path):
+    from omicsgen.pipelines.modelling.scgen.nodes import predict_held_out
+
+    _, model, _ = _train_without(perturbation_data, max_epochs=2)
     dataset = TorchCheckpointDataset(filepath=str(tmp_path / "model.pt"))
-    dataset.save(scgen.build_checkpoint({"type0": model}, train.var_names, {"type0": delta}))
-    models, deltas = scgen.restore_checkpoint(dataset.load())  # weights_only=True
-    np.testing.assert_array_equal(scgen.apply_delta(models["type0"], control, deltas["type0"]).X, expected)
+    dataset.save({"type0": model.checkpoint()})
+    settings = {"keys": KEYS, "training": {"device": "cpu"}}
+    predicted = predict_held_out(perturbation_data.copy(), dataset.load(), settings)  # weights_only=True
+    np.testing.assert_array_equal(predicted.X, model.predict(perturbation_data, cell_type="type0").X)
+    assert set(predicted.obs["held_out"]) == {"type0"} and set(predicted.obs["method"]) == {"scgen"}
+    np.testing.assert_array_equal(predicted.uns["scgen"]["delta"]["type0"], model.delta)
+
+
+def test_apply_template_reads_the_saved_models_and_writes_applied():
+    from omicsgen.pipelines.modelling.scgen import create_apply_pipeline
+
+    template = create_apply_pipeline("perturbation")
+    assert template.inputs() == {"model_input", "model", "settings"} and template.outputs() == {"applied"}
 
 
 def test_balanced_pools_are_equal_size_and_balanced(perturbation_data):
@@ -182,7 +290,7 @@ def test_batch_shift_moves_each_batch_onto_the_largest_within_type():
     latent[4:6] += 5.0  # batch b of type x is offset
     latent[6:8] = [[0, 0, 0], [2, 2, 2]]
     batches[8:10] = ["b", "c"]
-    shifted = scgen.shift_batches_in_latent(latent, batches, types)
+    shifted = scgen_package.shift_batches_in_latent(latent, batches, types)
     np.testing.assert_allclose(shifted[4:6].mean(0), latent[:4].mean(0), atol=1e-5)
     np.testing.assert_array_equal(shifted[:4], latent[:4])  # the largest batch stays
     np.testing.assert_array_equal(shifted[6:8], latent[6:8])  # a type seen in one batch stays
@@ -190,20 +298,50 @@ def test_batch_shift_moves_each_batch_onto_the_largest_within_type():
     np.testing.assert_allclose(shifted[8], shifted[9], atol=1e-6)
 
 
-def test_remove_batch_effect_returns_corrected_anndata(perturbation_data):
+def _with_batches(perturbation_data: ad.AnnData) -> ad.AnnData:
     data = perturbation_data.copy()
     data.obs["batch"] = np.where(data.obs["condition"] == "control", "lab1", "lab2")
-    corrected = scgen.remove_batch_effect(
-        data, "batch", "cell_type", max_epochs=3, seed=0, device="cpu", n_hidden=32, n_latent=6, progress=False
-    )
-    assert corrected.shape == data.shape and list(corrected.obs_names) == list(data.obs_names)
-    assert corrected.obsm["X_scgen"].shape == (data.n_obs, 6)
-    assert "training" in corrected.uns["scgen"]
-    latent = corrected.obsm["X_scgen"]
+    return data
+
+
+def _assert_batches_aligned(data: ad.AnnData, latent: np.ndarray) -> None:
     for cell_type in data.obs["cell_type"].unique():
         in_type = (data.obs["cell_type"] == cell_type).to_numpy()
         means = [latent[in_type & (data.obs["batch"] == b).to_numpy()].mean(0) for b in data.obs["batch"].unique()]
         np.testing.assert_allclose(means[0], means[1], atol=1e-4)
+
+
+def test_remove_batch_effect_returns_corrected_anndata(perturbation_data):
+    data = _with_batches(perturbation_data)
+    uns_before = dict(data.uns)
+    corrected = scgen_package.remove_batch_effect(
+        data, "batch", "cell_type", max_epochs=3, seed=0, device="cpu", n_hidden=32, n_latent=6, progress=False
+    )
+    assert corrected.shape == data.shape and list(corrected.obs_names) == list(data.obs_names)
+    assert corrected.obsm["X_scgen"].shape == (data.n_obs, 6)
+    assert "training" in corrected.uns["scgen"] and corrected.uns["scgen"]["training"]["config"]["patience"] == 20
+    np.testing.assert_array_equal(corrected.layers["uncorrected"], data.X)
+    assert dict(data.uns) == uns_before  # the caller's AnnData is left alone (no registration)
+    _assert_batches_aligned(data, corrected.obsm["X_scgen"])
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['n_hiden'\]"):
+        scgen_package.remove_batch_effect(data, "batch", "cell_type", n_hiden=32)
+
+
+def test_remove_batch_effect_method_and_the_keys_each_verb_needs(perturbation_data):
+    data = _with_batches(perturbation_data)
+    ScGen.setup_anndata(data, batch_key="batch", cell_type_key="cell_type")
+    model = ScGen(data, {"n_hidden": 32, "n_latent": 6}, None, {**QUIET, "max_epochs": 2})
+    model.train()
+    assert "delta" not in model.state  # no perturbation keys: no delta
+    corrected = model.remove_batch_effect(key_added="X_corrected")
+    _assert_batches_aligned(data, corrected.obsm["X_corrected"])
+    with pytest.raises(RuntimeError, match="no delta"):
+        model.predict()
+    with pytest.raises(ValueError, match=r"needs \['condition_key', 'control', 'stimulated', 'cell_type_key'\]"):
+        ScGen.setup_anndata(data, condition_key="condition")
+    ScGen.setup_anndata(data, **KEYS)
+    with pytest.raises(ValueError, match=r"remove_batch_effect needs \['batch_key', 'cell_type_key'\]"):
+        model.remove_batch_effect(data)
 
 
 def test_r_squared_and_bootstrap():
@@ -243,17 +381,16 @@ def _no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started despite bad input")
 
-    monkeypatch.setattr(scgen, "train_scgen", refuse)
+    monkeypatch.setattr(ScGen, "_train", refuse)
 
 
 def test_bad_inputs_are_rejected_before_training(perturbation_data, monkeypatch):
     from omicsgen.pipelines.modelling.scgen.nodes import held_out_cell_types
 
     _no_training(monkeypatch)
-    keys = {"condition_key": "condition", "control": "control", "stimulated": "stimulated", "cell_type_key": "cell_type"}
 
     def settings(holdout, **changed):
-        return {"keys": {**keys, **changed}, "holdout": holdout, "dataset": {"name": "toy"}}
+        return {"keys": {**KEYS, **changed}, "holdout": holdout, "dataset": {"name": "toy"}}
 
     with pytest.raises(InputValidationError, match=r"toy.h5ad.*'Neuron' not found in obs column 'cell_type'"):
         held_out_cell_types(perturbation_data, settings("Neuron"))
@@ -280,18 +417,17 @@ def test_held_out_types_resolve_largest_all_and_lists(perturbation_data, kang):
     assert resolve_held_out_types(types, "all") == ["type0", "type1", "type2"]
     assert resolve_held_out_types(types, "type2;type0") == ["type2", "type0"]  # the --params form
     assert resolve_held_out_types(types, ["type1"]) == ["type1"]
-    keys = {"condition_key": "condition", "control": "control", "stimulated": "stimulated", "cell_type_key": "cell_type"}
-    assert held_out_cell_types(fewer, {"keys": keys, "holdout": "largest", "dataset": {"name": "toy"}}) == ["type1"]
+    assert held_out_cell_types(fewer, {"keys": KEYS, "holdout": "largest", "dataset": {"name": "toy"}}) == ["type1"]
 
 
 def test_genes_differing_from_training_are_rejected(perturbation_data):
-    train, model, _ = _train_without(perturbation_data, max_epochs=1)
+    _, model, _ = _train_without(perturbation_data, max_epochs=1)
     renamed = perturbation_data[:20].copy()
     renamed.var_names = [f"other{i}" for i in range(renamed.n_vars)]
-    with pytest.raises(InputValidationError, match=r"toy.h5ad: genes differ.*missing 'gene0'"):
-        scgen.predict_perturbation(model, train, renamed)
-    with pytest.raises(InputValidationError, match=r"59 genes, but the model was trained on 60"):
-        scgen.predict_perturbation(model, train, perturbation_data[:20, 1:])
+    with pytest.raises(InputValidationError, match=r"toy.h5ad: 60 of the model's 60 genes are missing: 'gene0'"):
+        model.predict(renamed)
+    with pytest.raises(InputValidationError, match=r"1 of the model's 60 genes are missing: 'gene0'"):
+        model.predict(perturbation_data[:20, 1:])
 
 
 # --- end to end --------------------------------------------------------------------------
@@ -320,6 +456,13 @@ def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy)
     (reporting / "metrics.json").unlink()
     run_kedro(project, env="test", pipeline_names=["scgen"], from_nodes=["kang.scgen.resolve_parameters"])
     assert (reporting / "metrics.json").read_bytes() == first
+
+    # the saved checkpoint is {held-out type: ScGen.checkpoint()}; scgen_apply predicts with it
+    checkpoints = TorchCheckpointDataset(filepath=str(project / "data" / "06_models" / "kang" / "scgen" / "model.pt")).load()
+    assert set(checkpoints) == {"CD4T"} and ScGen.from_checkpoint(checkpoints["CD4T"]).delta.shape == (20,)
+    run_kedro(project, env="test", pipeline_names=["scgen_apply"])
+    applied = ad.read_h5ad(project / "data" / "07_model_output" / "kang" / "scgen_apply" / "applied.h5ad")
+    np.testing.assert_array_equal(applied.X, predictions.X)
 
 
 def test_kedro_run_with_unknown_held_out_type_fails_before_training(kedro_project_copy):

@@ -15,6 +15,14 @@ from kedro.io.core import DatasetError
 from omicsgen.datasets._files import VersionedFileDataset
 
 
+def _is_checkpoint(data: Any) -> bool:
+    """A checkpoint (a dict with ``state_dict``) or a non-empty dict of them (e.g. scGen's
+    ``{held-out type: checkpoint}``)."""
+    if not isinstance(data, dict):
+        return False
+    return "state_dict" in data or (bool(data) and all(isinstance(v, dict) and "state_dict" in v for v in data.values()))
+
+
 class TorchCheckpointDataset(VersionedFileDataset):
     """Save and load ``dict`` checkpoints (state dicts and plain config) with torch.
 
@@ -40,13 +48,15 @@ class TorchCheckpointDataset(VersionedFileDataset):
                 f"({type(err).__name__}: {err}). It is corrupt or contains objects other "
                 "than tensors and plain values."
             ) from err
-        if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        if not _is_checkpoint(checkpoint):
             raise DatasetError(f"'{load_path}' is not an omicsgen checkpoint (no 'state_dict')")
         return checkpoint
 
     def save(self, data: dict) -> None:
         import torch
 
-        if not isinstance(data, dict) or "state_dict" not in data:
-            raise DatasetError("TorchCheckpointDataset saves dicts with a 'state_dict' key")
+        if not _is_checkpoint(data):
+            raise DatasetError(
+                "TorchCheckpointDataset saves dicts with a 'state_dict' key, or dicts of them (name → checkpoint)"
+            )
         self._write_atomically(self._save_path(), lambda path: torch.save(data, path))

@@ -168,6 +168,8 @@ class BaseModel:
     required_keys: ClassVar[tuple[str, ...]] = ()
     ModelConfig: ClassVar[type[ConfigSection]]
     PlanConfig: ClassVar[type[ConfigSection]]
+    #: the ``training`` section's dataclass (a method with more fields subclasses it)
+    TrainingConfig: ClassVar[type[TrainingConfig]] = TrainingConfig
     #: obsm key of the latent representation (None: the method has no latent)
     latent_key: ClassVar[str | None] = None
 
@@ -213,13 +215,15 @@ class BaseModel:
         self.setup = self.registered_setup(adata)
         self.model_config = self.ModelConfig.from_params(model, f"{self.name}.model")
         self.plan_config = self.PlanConfig.from_params(plan, f"{self.name}.plan")
-        self.training_config = TrainingConfig.from_params(dict(training or {}))
+        self.training_config = self.TrainingConfig.from_params(dict(training or {}))
         self.adata = adata
         self.var_names = [str(v) for v in adata.var_names]
         self.modules: dict[str, nn.Module] = {}
         #: method-specific plain values saved with the weights (label encodings, deltas …)
         self.state: dict[str, Any] = {}
         self.training_result: TrainingResult | None = None
+        #: where resumable training checkpoints go (every ``training.checkpoint_every`` epochs)
+        self.checkpoint_dir: Path | None = None
 
     @property
     def device(self) -> torch.device:
@@ -236,11 +240,29 @@ class BaseModel:
         """Train on the AnnData given at construction; ``training`` overrides the
         ``training`` section (``max_epochs``, ``batch_size``, ``patience``, ``seed``, ``device``)."""
         if training:
-            self.training_config = TrainingConfig.from_params({**asdict(self.training_config), **training})
+            self.training_config = self.TrainingConfig.from_params({**asdict(self.training_config), **training})
         self.training_result = self._train()
         for module in self.modules.values():
             module.eval()
         return self.training_result
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a resumable training checkpoint must match: architecture, plan and genes."""
+        import hashlib
+
+        genes = hashlib.sha256("\n".join(self.var_names).encode()).hexdigest()[:16]
+        return _plain({
+            "model": asdict(self.model_config), "plan": asdict(self.plan_config),
+            "n_genes": len(self.var_names), "genes_sha256": genes,
+        })  # fmt: skip
+
+    def _fit(self, plan: Any, train: Any, validation: Any, config: TrainingConfig, description: str) -> TrainingResult:
+        """The shared loop (:func:`omicsgen.models.training.fit`) with this model's resumable
+        checkpoint: ``<checkpoint_dir>/<description>.pt`` when ``checkpoint_dir`` is set."""
+        from omicsgen.models.training import fit
+
+        path = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / f"{description}.pt"
+        return fit(plan, train, validation, config, description, checkpoint_path=path, fingerprint=self.fingerprint())
 
     def _require_trained(self) -> None:
         if not self.modules:

@@ -1,4 +1,4 @@
-"""scGen modelling nodes: thin wrappers over ``omicsgen.models.scgen``.
+"""scGen modelling nodes: short calls into :class:`omicsgen.models.ScGen`.
 
 One model is trained per held-out cell type (``holdout: all`` trains one per type), each
 on every cell except that type's stimulated cells, split train/validation by
@@ -18,7 +18,8 @@ from omicsgen.preprocessing.validate import source_of
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """scGen reads the dataset's condition, control/stimulated values and cell type."""
+    """scGen reads the dataset's condition, control/stimulated values and cell type
+    (``keys``: the arguments of ``ScGen.setup_anndata``)."""
     keys = dataset["keys"]
     return {
         **params,
@@ -60,68 +61,58 @@ def _training_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str]) -> 
 
 
 def train_models(adata: ad.AnnData, held_out: list[str], params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train one scGen per held-out type; returns the checkpoint (models + deltas) and the
-    training records (config, seed, history, timing) per type."""
-    from omicsgen.models.scgen import build_checkpoint, latent_delta, train_scgen
+    """Train one scGen per held-out type; returns ``{type: ScGen.checkpoint()}`` (each with
+    its ``delta``) and the training records (config, seed, history, timing) per type."""
+    from omicsgen.models import ScGen
 
-    keys, model, training, seed, device = (
-        params["keys"], params["model"], params["training"], params["seed"], params["device"]
-    )
-    models, deltas, records = {}, {}, {}
+    checkpoints, records = {}, {}
     for cell_type in held_out:
-        train = _training_cells(adata, cell_type, keys)
-        models[cell_type], result = train_scgen(
-            train, **model, **training, seed=seed, device=device, description=f"scgen[{cell_type}]"
-        )
-        # delta from the cells the model trained on (the validation split only scores it)
-        fitted = train[train.obs["split"].astype(str).to_numpy() == "train"] if "split" in train.obs else train
-        deltas[cell_type] = latent_delta(models[cell_type], fitted, **keys, seed=seed)
-        records[cell_type] = result.to_dict()
-    checkpoint = build_checkpoint(
-        models, adata.var_names, deltas, keys=dict(keys), training=dict(training), seed=seed
-    )
-    return checkpoint, records
-
-
-def _control_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str]) -> ad.AnnData:
-    return cells_of(adata, cell_type, keys["control"], **keys)
+        train = _training_cells(adata, cell_type, params["keys"])
+        ScGen.setup_anndata(train, **params["keys"])
+        model = ScGen(train, params["model"], params["plan"], params["training"])
+        records[cell_type] = model.train().to_dict()
+        checkpoints[cell_type] = model.checkpoint()
+    return checkpoints, records
 
 
 def _concatenate(parts: list[ad.AnnData]) -> ad.AnnData:
     return ad.concat(parts, merge="same", uns_merge=None, index_unique="-")
 
 
-def predict_held_out(adata: ad.AnnData, checkpoint: dict[str, Any], params: dict[str, Any]) -> ad.AnnData:
-    """Each held-out type's control cells shifted by its model's ``delta`` (from the saved
-    checkpoint, so a reloaded model gives these exact predictions)."""
-    from omicsgen.models.scgen import apply_delta, restore_checkpoint
+def predict_held_out(adata: ad.AnnData, checkpoints: dict[str, Any], params: dict[str, Any]) -> ad.AnnData:
+    """Each saved model's held-out type: its control cells in ``adata`` shifted by the
+    model's ``delta`` (from the saved checkpoint, so a reloaded model gives these exact
+    predictions). Genes are matched to the model's by name. Also the ``scgen_apply``
+    template's node (the saved models applied to another dataset's cells)."""
+    from omicsgen.models import ScGen
 
-    keys = params["keys"]
-    models, deltas = restore_checkpoint(checkpoint, device=params["device"])
-    parts = []
-    for cell_type, model in models.items():
-        predicted = apply_delta(model, _control_cells(adata, cell_type, keys), deltas[cell_type], checkpoint["genes"])
+    ScGen.setup_anndata(adata, **params["keys"])  # this dataset's columns
+    parts, deltas = [], {}
+    for cell_type, checkpoint in checkpoints.items():
+        model = ScGen.from_checkpoint(checkpoint, device=params["training"]["device"])
+        predicted = model.predict(adata, cell_type=cell_type)
         predicted.obs["held_out"] = cell_type
         predicted.obs["method"] = "scgen"
         parts.append(predicted)
+        deltas[cell_type] = model.delta
     out = _concatenate(parts)
-    out.uns["scgen"] = {"delta": {t: deltas[t] for t in models}}
+    out.uns["scgen"] = {"delta": deltas}
     return out
 
 
 def predict_baselines(adata: ad.AnnData, held_out: list[str], params: dict[str, Any]) -> ad.AnnData:
     """Gene-space and PCA-space vector arithmetic and the null prediction, per held-out
     type, from the same training cells and balanced pools as scGen."""
-    from omicsgen.models import perturbation_baselines as baselines
+    from omicsgen.models.base import split_masks
+    from omicsgen.models.baselines import perturbation as baselines
 
-    keys, evaluation, seed = params["keys"], params["evaluation"], params["seed"]
+    keys, evaluation, seed = params["keys"], params["evaluation"], params["training"]["seed"]
     parts = []
     for cell_type in held_out:
         train = _training_cells(adata, cell_type, keys)
-        if "split" in train.obs:
-            train = train[train.obs["split"].astype(str).to_numpy() == "train"]
+        train = train[split_masks(train, "split")[0]]
         control_pool, stimulated_pool = baselines.balanced_condition_pools(train, **keys, seed=seed)
-        control = _control_cells(adata, cell_type, keys)
+        control = cells_of(adata, cell_type, keys["control"], **keys)
         for predicted in (
             baselines.gene_space_arithmetic(control_pool, stimulated_pool, control),
             baselines.pca_space_arithmetic(

@@ -1,4 +1,5 @@
-"""scGen modelling: check inputs → train one model per held-out type → predict; baselines."""
+"""scGen modelling: check inputs → train one model per held-out type → predict; baselines.
+The apply template predicts another dataset's control cells with the saved models."""
 
 from __future__ import annotations
 
@@ -34,5 +35,20 @@ def create_pipeline(kind: str = "perturbation") -> Pipeline:
                 "baseline_predictions",
                 name="predict_baselines",
             ),
+        ]
+    )
+
+
+def create_apply_pipeline(kind: str = "perturbation") -> Pipeline:
+    """``scgen_apply``: the saved models (``model``: ``{held-out type: checkpoint}``) predict
+    the control cells of their held-out types in ``model_input`` → ``applied``."""
+    return pipeline(
+        [
+            node(
+                nodes.predict_held_out,
+                ["model_input", "model", "settings"],
+                "applied",
+                name="predict_with_saved_models",
+            )
         ]
     )

@@ -14,10 +14,6 @@ from omicsgen.metrics.perturbation import cells_of, perturbation_scores, top_deg
 METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "null")
 
 
-def _real_cells(adata: ad.AnnData, cell_type: str, keys: dict[str, str], condition: str) -> ad.AnnData:
-    return cells_of(adata, cell_type, condition, **keys)
-
-
 def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnData:
     mask = (predictions.obs["held_out"].astype(str) == cell_type) & (
         predictions.obs["method"].astype(str) == method
@@ -34,7 +30,7 @@ def score_predictions(
 ) -> dict[str, Any]:
     """metrics.json: per held-out type, its top DEGs and every method's bootstrap R²; the
     epochs each model ran; and the mean over types. Deterministic (no timings)."""
-    keys, evaluation, seed = params["keys"], params["evaluation"], params["seed"]
+    keys, evaluation, seed = params["keys"], params["evaluation"], params["training"]["seed"]
     warnings = degenerate_settings(adata.n_vars, {
         "scgen.evaluation.n_degs": (evaluation["n_degs"], "the top-DEG scores are all-gene scores"),
         "scgen.evaluation.pca_components": (evaluation["pca_components"], "PCA arithmetic is gene-space arithmetic"),
@@ -43,7 +39,7 @@ def score_predictions(
     top = f"r2_mean_top{evaluation['n_degs']}"
     for cell_type in training:
         degs = top_degs(adata, cell_type, evaluation["n_degs"], **keys)
-        real = _real_cells(adata, cell_type, keys, keys["stimulated"])
+        real = cells_of(adata, cell_type, keys["stimulated"], **keys)
         methods = {}
         for method in METHODS:
             source = predictions if method == "scgen" else baseline_predictions
@@ -98,7 +94,7 @@ def plot_mean_scatter(adata: ad.AnnData, predictions: ad.AnnData, metrics: dict[
         panels.append(
             {
                 "title": f"scGen, {cell_type} held out",
-                "real": _mean(_real_cells(adata, cell_type, keys, keys["stimulated"]).X),
+                "real": _mean(cells_of(adata, cell_type, keys["stimulated"], **keys).X),
                 "predicted": _mean(_predicted(predictions, cell_type, "scgen").X),
                 "genes": list(adata.var_names),
                 "degs": entry["top_degs"],
@@ -127,8 +123,8 @@ def plot_strongest_deg_violin(adata: ad.AnnData, predictions: ad.AnnData, metric
                 "title": f"{cell_type} held out",
                 "gene": gene,
                 "groups": {
-                    "control": _column(_real_cells(adata, cell_type, keys, keys["control"]).X, index),
-                    "real stimulated": _column(_real_cells(adata, cell_type, keys, keys["stimulated"]).X, index),
+                    "control": _column(cells_of(adata, cell_type, keys["control"], **keys).X, index),
+                    "real stimulated": _column(cells_of(adata, cell_type, keys["stimulated"], **keys).X, index),
                     "predicted": _column(_predicted(predictions, cell_type, "scgen").X, index),
                 },
             }

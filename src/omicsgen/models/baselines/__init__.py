@@ -1,0 +1,1 @@
+"""Baselines the methods are compared with that train or fit something (they live with the models)."""
