@@ -250,10 +250,13 @@ class BaseModel:
         """What a resumable training checkpoint must match: architecture, plan and genes."""
         import hashlib
 
-        genes = hashlib.sha256("\n".join(self.var_names).encode()).hexdigest()[:16]
+        def digest(names: Sequence[str]) -> str:
+            return hashlib.sha256("\n".join(map(str, names)).encode()).hexdigest()[:16]
+
         return _plain({
             "model": asdict(self.model_config), "plan": asdict(self.plan_config),
-            "n_genes": len(self.var_names), "genes_sha256": genes,
+            "n_genes": len(self.var_names), "genes_sha256": digest(self.var_names),
+            "n_cells": int(self.adata.n_obs), "cells_sha256": digest(self.adata.obs_names),
         })  # fmt: skip
 
     def _fit(self, plan: Any, train: Any, validation: Any, config: TrainingConfig, description: str) -> TrainingResult:
@@ -324,7 +327,12 @@ class BaseModel:
         if adata is None:
             adata = ad.AnnData(X=sp.csr_matrix((0, len(var_names)), dtype=np.float32), var=pd.DataFrame(index=var_names))
         else:
-            adata = align_genes(adata, var_names)
+            aligned = align_genes(adata, var_names)
+            # the model's keys go on a new AnnData sharing the data, never on the caller's
+            adata = ad.AnnData(
+                X=aligned.X, obs=aligned.obs, var=aligned.var, layers=dict(aligned.layers),
+                obsm=dict(aligned.obsm), uns=dict(aligned.uns),
+            )  # fmt: skip
         adata.uns[SETUP_KEY] = dict(checkpoint["setup"])
         config = checkpoint["config"]
         model = cls(adata, config["model"], config["plan"], {**config["training"], "device": device})
