@@ -271,6 +271,7 @@ def corrected_and_combat(imputed, classes=None, log=False):
     sub.layers[ORIGINAL] = values
     sub.layers[CORRECTED] = values * np.random.default_rng(0).normal(1.0, 0.01, values.shape)
     sub.uns["input_scale"] = "log" if log else "intensity"
+    sub.uns["normae"] = {"seed": 0}  # the correct node records the model's seed
     if classes is not None:
         sub.obs["class"] = np.where(sub.obs["is_qc"], "QC", classes(sub.obs["class"].astype(str)))
     combat = pd.DataFrame(values.T, index=sub.var_names, columns=sub.obs_names).rename_axis("feature").reset_index()
@@ -278,8 +279,7 @@ def corrected_and_combat(imputed, classes=None, log=False):
 
 
 PARAMS = {
-    "seed": 0,
-    "keys": {"batch": "batch", "order": "injection_order", "qc": "is_qc"},
+    "setup": {"batch_key": "batch", "order_key": "injection_order", "qc_key": "is_qc"},
     "metrics": {
         "class_column": "class",
         "class_labels": None,

@@ -1,5 +1,6 @@
-"""NormAE as a Kedro pipeline: any data.csv/info.csv pair declared in datasets.yml, the train and
-remove tasks, outputs on the original scale, and bad inputs stopped before training."""
+"""NormAE as a Kedro pipeline: any data.csv/info.csv pair declared in datasets.yml, training and
+applying a saved model (normae_apply), outputs on the original scale, and bad inputs stopped
+before training."""
 
 from __future__ import annotations
 
@@ -85,10 +86,15 @@ def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy)
         assert set(values) == {"qc_pca_distance", "qc_correlation", "median_qc_rsd", "batch_accuracy", "class_auc"}
         assert all(np.isfinite(v) for v in values.values())
 
-    # remove task alone: the saved checkpoint, read back from 06_models, gives the same data
-    (output / "Rec_nobe.csv").unlink()
-    run_kedro(project, pipeline_names=["normae_remove"])
-    pd.testing.assert_frame_equal(pd.read_csv(output / "Rec_nobe.csv").set_index("feature"), rec_nobe)
+    training = json.loads((project / "data" / "06_models" / DATASET / "normae" / "training.json").read_text())
+    assert training["epochs_run"] == 3 + 2 + 3 and training["best_epoch"] == stop["selected_epoch"]
+    assert training["config"]["seed"] == 0 and len(training["history"]) == len(history)
+
+    # apply alone: the saved checkpoint, read back from 06_models, gives the same data
+    run_kedro(project, pipeline_names=["normae_apply"])
+    applied = project / "data" / "07_model_output" / DATASET / "normae_apply"
+    pd.testing.assert_frame_equal(pd.read_csv(applied / "applied.csv").set_index("feature"), rec_nobe)
+    assert (applied / "applied.h5ad").exists()
 
 
 def _drop_info_sample(data, info):

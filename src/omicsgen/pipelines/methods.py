@@ -83,10 +83,12 @@ class Method:
         extra = {name: dataset_method_pipeline(self, dataset, template) for name, template in templates.items()}
         if hasattr(self.module, "create_apply_pipeline"):
             source = apply_model_source(self.name, dataset)
-            extra[f"{self.name}_apply"] = dataset_method_pipeline(
+            apply = dataset_method_pipeline(
                 self, dataset, self.module.create_apply_pipeline(kind), namespace=f"{dataset}.{self.name}_apply",
                 model=f"{source}.{self.name}.model",
             )
+            for name in (f"{self.name}_apply", *getattr(self.module, "APPLY_ALIASES", ())):
+                extra[name] = apply
         return extra
 
 

@@ -1,8 +1,8 @@
-"""NormAE nodes: check the input, train, remove (apply a saved model), ComBat, export tables.
+"""NormAE nodes: check the input, train, correct (apply a saved model), ComBat, export tables.
 
-The two tasks of the original command line map to ``train`` and ``remove``; ``remove``
-reads the checkpoint back from ``06_models`` so it works with any saved model. Torch is
-imported inside the functions that need it (through ``omicsgen.models.normae``).
+Short calls into :class:`omicsgen.models.NormAE` (imported inside the functions: torch stays
+out of the pipeline modules). ``correct`` reads the checkpoint back from ``06_models``, so
+the training pipeline and ``normae_apply`` correct with a saved model the same way.
 """
 
 from __future__ import annotations
@@ -24,94 +24,100 @@ LATENT = "X_normae"
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """NormAE reads the dataset's batch, injection-order and class columns; data
-    engineering marks the QC samples in ``obs["is_qc"]``."""
+    """NormAE reads the dataset's batch, injection-order and class columns (``setup``: the
+    arguments of ``NormAE.setup_anndata``); data engineering marks the QC samples in
+    ``obs["is_qc"]``."""
     keys = dataset["keys"]
     return {
         **params,
-        "keys": {"batch": keys["batch"], "order": keys["injection_order"], "qc": "is_qc"},
+        "setup": {"batch_key": keys["batch"], "order_key": keys["injection_order"], "qc_key": "is_qc"},
         "metrics": {**params["metrics"], "class_column": keys["class"]},
     }
 
 
 def check_inputs(samples: ad.AnnData, params: dict[str, Any]) -> None:
-    """The class labels the parameters name exist (obs only)."""
+    """The class labels the parameters name exist (obs only: runs on the raw sample
+    annotations before a run, and in ``validate_normae_input``)."""
     check_class_labels(samples.obs, params["metrics"]["class_column"], params["metrics"].get("class_labels"))
 
 
 def validate_normae_input(model_input: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """What NormAE and ComBat need beyond the data-engineering checks: the obs columns,
-    at least two QCs, and at least ``min_samples_per_batch`` samples in every batch."""
-    keys = params["keys"]
+    :func:`check_inputs`, at least two QCs, and at least ``checks.min_samples_per_batch``
+    samples in every batch."""
+    setup, minimum = params["setup"], params["checks"]["min_samples_per_batch"]
     source = source_of(model_input)
-    missing = [c for c in (*keys.values(), params["metrics"]["class_column"]) if c not in model_input.obs]
+    missing = [c for c in (*setup.values(), params["metrics"]["class_column"]) if c not in model_input.obs]
     if missing:
         raise InputValidationError(f"{source}: obs column(s) {preview(missing)} missing")
     check_inputs(model_input, params)
-    n_qc = int(model_input.obs[keys["qc"]].astype(bool).sum())
+    n_qc = int(model_input.obs[setup["qc_key"]].astype(bool).sum())
     if n_qc < 2:
         raise InputValidationError(f"{source}: {n_qc} QC sample(s); NormAE needs at least two")
-    sizes = model_input.obs[keys["batch"]].astype(str).value_counts()
-    small = sizes[sizes < params["min_samples_per_batch"]]
+    sizes = model_input.obs[setup["batch_key"]].astype(str).value_counts()
+    small = sizes[sizes < minimum]
     if len(small):
         raise InputValidationError(
-            f"{source}: batches {preview(small.index)} (column '{keys['batch']}') have fewer than "
-            f"{params['min_samples_per_batch']} samples ({preview(small.to_numpy())})"
+            f"{source}: batches {preview(small.index)} (column '{setup['batch_key']}') have fewer than "
+            f"{minimum} samples ({preview(small.to_numpy())})"
         )
     return model_input
 
 
 def train(model_input: ad.AnnData, params: dict[str, Any]):
-    """Train NormAE; returns the checkpoint, the training record, the loss history
-    (``train.csv``), the configuration (``config.json``) and the selected epoch
+    """Train NormAE; returns the checkpoint, the training record, the loss history of every
+    phase (``train.csv``), the configuration (``config.json``) and the kept epoch
     (``early_stop_info.json``)."""
-    from omicsgen.models.normae import history_table, train_normae
+    from omicsgen.models import NormAE
 
-    model, record = train_normae(
-        model_input,
-        network=params["network"],
-        training=params["training"],
-        seed=params["seed"],
-        device=params["device"],
-        keys=params["keys"],
-    )
+    NormAE.setup_anndata(model_input, **params["setup"])
+    model = NormAE(model_input, model=params["model"], plan=params["plan"], training=params["training"])
+    result = model.train()
+    checkpoint = model.checkpoint()
     config = {
-        "seed": params["seed"],
-        "device": record["device"],
-        "keys": dict(params["keys"]),
-        "network": record["network"],
-        "training": record["training"],
+        **checkpoint["config"],
+        "setup": dict(params["setup"]),
+        "device": result.device,
         "n_samples": model_input.n_obs,
         "n_features": model_input.n_vars,
-        "batches": model.batch_categories,
+        "batches": list(model.state["batch_categories"]),
         "scaling": dict(model_input.uns.get("scaling", {})),
         "data_file": params["dataset"]["files"]["data"],
         "info_file": params["dataset"]["files"]["info"],
     }
-    early_stop_info = {**record["selected"], "training_seconds": record["seconds"]}
-    checkpoint = model.checkpoint(selected=dict(record["selected"]), seed=params["seed"])
-    return checkpoint, record, history_table(record), config, early_stop_info
+    early_stop_info = {**model.selected, "training_seconds": result.seconds}
+    return checkpoint, result.to_dict(), pd.DataFrame(result.history), config, early_stop_info
 
 
-def remove(model_input: ad.AnnData, checkpoint: dict[str, Any], params: dict[str, Any]) -> ad.AnnData:
-    """Apply a saved NormAE model: the AnnData with the original, reconstructed and corrected
-    intensities as layers (original scale, inverse transforms applied once) and the latent
-    code in ``obsm["X_normae"]``."""
-    from omicsgen.models.normae import NormAEModel, remove_batch_effects
+def correct(model_input: ad.AnnData, checkpoint: dict[str, Any], params: dict[str, Any]) -> ad.AnnData:
+    """Correct ``model_input`` with a saved NormAE model: the AnnData with the original,
+    reconstructed and corrected intensities as layers (original scale, inverse transforms
+    applied once) and the latent code in ``obsm["X_normae"]``. Features are matched by name;
+    a batch the model was not trained on is an error naming it."""
+    from omicsgen.models import NormAE
 
     start = time.perf_counter()
-    outputs = remove_batch_effects(NormAEModel.from_checkpoint(checkpoint), model_input, params["device"])
-    corrected = model_input.copy()
-    corrected.layers[RECONSTRUCTED] = restore_original_scale(outputs["reconstructed"], model_input)
-    corrected.layers[CORRECTED] = restore_original_scale(outputs["corrected"], model_input)
-    corrected.obsm[LATENT] = outputs["latent"]
+    device = NormAE.TrainingConfig.from_params(params["training"]).device
+    model = NormAE.from_checkpoint(checkpoint, device=device)
+    NormAE.setup_anndata(model_input, **params["setup"])  # this dataset's columns
+    corrected = model.correct(model_input, key_added=CORRECTED)
+    for layer in (RECONSTRUCTED, CORRECTED):
+        corrected.layers[layer] = restore_original_scale(corrected.layers[layer], corrected)
     corrected.uns["normae"] = {
         "input_file": params["dataset"]["files"]["data"],
         "info_file": params["dataset"]["files"]["info"],
-        "selected": dict(checkpoint.get("selected", {})),
-        "remove_seconds": time.perf_counter() - start,
+        "selected": model.selected,
+        "seed": model.training_config.seed,
+        "correct_seconds": time.perf_counter() - start,
     }
     return corrected
+
+
+def apply(model_input: ad.AnnData, checkpoint: dict[str, Any], params: dict[str, Any]) -> tuple[ad.AnnData, pd.DataFrame]:
+    """``normae_apply``: :func:`correct` with a saved model, and the corrected features ×
+    samples table on the original scale (like ``Rec_nobe.csv``)."""
+    applied = correct(model_input, checkpoint, params)
+    return applied, _feature_table(applied.layers[CORRECTED], applied)
 
 
 def combat(model_input: ad.AnnData, params: dict[str, Any]) -> pd.DataFrame:
@@ -119,7 +125,7 @@ def combat(model_input: ad.AnnData, params: dict[str, Any]) -> pd.DataFrame:
     (features × samples, like ``data.csv``)."""
     import scanpy as sc
 
-    adjusted = sc.pp.combat(model_input, key=params["keys"]["batch"], inplace=False)
+    adjusted = sc.pp.combat(model_input, key=params["setup"]["batch_key"], inplace=False)
     return _feature_table(restore_original_scale(adjusted, model_input), model_input)
 
 

@@ -62,19 +62,21 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
     """
     settings = params["metrics"]
     obs = corrected.obs
+    run = corrected.uns.get("normae", {})
+    seed = run["seed"]  # the model's: the cross-validation folds follow the training seed
     labels, skipped = _class_selection(obs, settings)
     input_scale = str(corrected.uns.get("input_scale", "intensity"))
     results = {
         name: correction_metrics(
             values,
-            is_qc=obs[params["keys"]["qc"]].to_numpy(dtype=bool),
-            batches=obs[params["keys"]["batch"]].astype(str).to_numpy(),
+            is_qc=obs[params["setup"]["qc_key"]].to_numpy(dtype=bool),
+            batches=obs[params["setup"]["batch_key"]].astype(str).to_numpy(),
             classes=obs[settings["class_column"]].astype(str).to_numpy(),
             class_labels=labels,
             pca_components=settings["pca_components"],
             n_folds=settings["cv_folds"],
             classifier_components=settings["classifier_components"],
-            seed=params["seed"],
+            seed=seed,
             input_scale=input_scale,
         )
         for name, values in data_versions(corrected, combat_table).items()
@@ -96,15 +98,15 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
             normae["class_auc"] >= results["uncorrected"]["class_auc"] - 0.02
         )
     report = {
-        "input_file": corrected.uns.get("normae", {}).get("input_file", source_of(corrected)),
-        "info_file": corrected.uns.get("normae", {}).get("info_file", ""),
+        "input_file": run.get("input_file", source_of(corrected)),
+        "info_file": run.get("info_file", ""),
         "n_samples": corrected.n_obs,
         "n_features": corrected.n_vars,
-        "n_qc": int(obs[params["keys"]["qc"]].astype(bool).sum()),
+        "n_qc": int(obs[params["setup"]["qc_key"]].astype(bool).sum()),
         "class_labels": labels,
         "input_scale": input_scale,
         "rsd_scale": rsd_scale,
-        "selected_epoch": corrected.uns.get("normae", {}).get("selected", {}),
+        "selected_epoch": run.get("selected", {}),
         "metrics": results,
         "targets_met": targets,
     }
@@ -117,15 +119,15 @@ def pca_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[s
     obs = corrected.obs
     return plots.pca_by_batch(
         data_versions(corrected, combat_table),
-        obs[params["keys"]["batch"]].astype(str).to_numpy(),
-        obs[params["keys"]["qc"]].to_numpy(dtype=bool),
+        obs[params["setup"]["batch_key"]].astype(str).to_numpy(),
+        obs[params["setup"]["qc_key"]].to_numpy(dtype=bool),
     )
 
 
 def rsd_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]):
     return plots.qc_rsd_distribution(
         data_versions(corrected, combat_table),
-        corrected.obs[params["keys"]["qc"]].to_numpy(dtype=bool),
+        corrected.obs[params["setup"]["qc_key"]].to_numpy(dtype=bool),
         corrected.uns.get("input_scale", "intensity"),
     )
 
