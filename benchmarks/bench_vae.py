@@ -48,23 +48,24 @@ def main() -> None:
                         help="also score Leiden at this one resolution for both embeddings")
     args = parser.parse_args()
     params = yaml.safe_load((ROOT / "conf/base/parameters/vae.yml").read_text())["vae"]
-    section = params["cells"]
+    # the cells section as a run on kang resolves it (labels = cell types, sections complete)
+    base = nodes.bind_dataset(params, {"kind": "perturbation", "keys": {"cell_type": "cell_type"}})
     cells = nodes.choose_cells(
-        AnnDataDataset(filepath=str(ROOT / "data/05_model_input/kang/model_input.h5ad")).load(), section
+        AnnDataDataset(filepath=str(ROOT / "data/05_model_input/kang/model_input.h5ad")).load(), base
     )
     for seed in args.seeds:
+        section = {**base, "training": {**base["training"], "seed": seed}}
         start = time.perf_counter()
-        checkpoint, training = nodes.train(cells, section, seed, params["device"])
+        checkpoint, training = nodes.train(cells, section)
         seconds = time.perf_counter() - start
-        embedded = nodes.add_pca_baseline(nodes.transform(checkpoint, cells, params["device"]), section, seed)
+        embedded = nodes.add_pca_baseline(nodes.embed(checkpoint, cells, section), section)
         fixed = copy.deepcopy(section)
         fixed["clustering"]["leiden"]["resolution"] = args.fixed_resolution
         for label, settings in (("resolution grid (default)", section), (f"resolution {args.fixed_resolution}", fixed)):
-            clustered = nodes.cluster(embedded, settings, seed)
+            clustered = nodes.cluster(embedded, settings)
             row = {"seed": seed, "leiden": label, "train_seconds": round(seconds, 1),
-                   "epochs": training["epochs_run"], **summary(clustering_metrics(clustered, section, seed))}
+                   "epochs": training["epochs_run"], **summary(clustering_metrics(clustered, section))}
             print(json.dumps(row), flush=True)
-
 
 if __name__ == "__main__":
     main()

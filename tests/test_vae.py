@@ -1,4 +1,4 @@
-"""The VAE model, its training, checkpoints and gene alignment, clustering and metrics."""
+"""The VAE model class (train, embed, save/load, gene alignment), clustering and metrics."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
+from omicsgen import clustering
 from omicsgen.datasets import TorchCheckpointDataset
 from omicsgen.metrics.clustering import agreement, bin_purity, label_silhouette
-from omicsgen.models import clustering
-from omicsgen.models import vae as vae_model
+from omicsgen.models import VAE
+from omicsgen.models.nn import kl_to_standard_normal
+from omicsgen.models.vae.model import VAEModelConfig, check_features, resolve_output_activation
+from omicsgen.models.vae.module import Decoder, Encoder
+from omicsgen.models.vae.plan import VAEPlanConfig, VAETrainingPlan
 from omicsgen.preprocessing import normalise_expression
 from omicsgen.preprocessing.feature_table import feature_table_to_anndata, read_samples_by_features
 from omicsgen.preprocessing.validate import InputValidationError
@@ -42,92 +46,130 @@ def cells(simulated_counts):
     return adata
 
 
+def trained(adata: ad.AnnData, model=None, plan=None, training=None, **setup) -> VAE:
+    """A VAE trained on ``adata`` (registered with ``setup``): small and fast by default."""
+    VAE.setup_anndata(adata, **setup)
+    vae = VAE(adata, {**SMALL, **(model or {})}, plan, {**FAST, **(training or {})})
+    vae.train()
+    return vae
+
+
 def test_kl_matches_torch_distributions():
     mean, logvar = torch.randn(5, 3), torch.randn(5, 3)
     posterior = torch.distributions.Normal(mean, torch.exp(0.5 * logvar))
     prior = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
     expected = torch.distributions.kl_divergence(posterior, prior).sum(dim=1)
-    torch.testing.assert_close(vae_model.kl_divergence(mean, logvar), expected)
+    torch.testing.assert_close(kl_to_standard_normal(mean, logvar), expected)
 
 
 def test_network_shapes_and_logvar_options():
     x = torch.rand(10, 20)
-    for logvar_activation in ("none", "softplus"):
-        config = vae_model.VAEConfig(n_features=20, latent_dim=3, logvar_activation=logvar_activation,
-                                     output_activation="sigmoid")
-        modules = vae_model.build_modules(config)
-        for m in modules.values():
-            m.eval()
-        mean, logvar = modules["encoder"](x)
+    for softplus in (False, True):
+        encoder = Encoder(20, [64, 32], 3, softplus_logvar=softplus).eval()
+        decoder = Decoder(3, [64, 32], 20, sigmoid_output=True).eval()
+        mean, logvar = encoder(x)
         assert mean.shape == logvar.shape == (10, 3)
-        out = modules["decoder"](mean)
+        out = decoder(mean)
         assert out.shape == (10, 20) and out.min() >= 0 and out.max() <= 1
-        if logvar_activation == "softplus":
+        if softplus:
             assert (logvar >= 0).all()  # the tutorial's constraint: posterior variance ≥ 1
+    # the decoder mirrors the encoder: Linear → BatchNorm → LeakyReLU → Dropout per hidden layer
+    assert [type(m).__name__ for m in Decoder(3, [64, 32], 20, activation="leaky_relu", dropout=0.1).net] == [
+        "Linear", "BatchNorm1d", "LeakyReLU", "Dropout", "Linear", "BatchNorm1d", "LeakyReLU", "Dropout", "Linear",
+    ]  # fmt: skip
 
 
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="logvar_activation must be one of"):
-        vae_model.VAEConfig(n_features=3, logvar_activation="exp")
+        VAEModelConfig(logvar_activation="exp")
     with pytest.raises(ValueError, match="dropout must be in"):
-        vae_model.VAEConfig(n_features=3, dropout=1.5)
+        VAEModelConfig(dropout=1.5)
+    with pytest.raises(ValueError, match=r"vae.model: unknown parameter\(s\) \['latent'\]"):
+        VAEModelConfig.from_params({"latent": 3}, "vae.model")
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['lr'\]"):
+        VAEPlanConfig.from_params({"lr": 0.1})
     with pytest.raises(ValueError, match="'sigmoid' needs inputs scaled to \\[0, 1\\]"):
-        vae_model.resolve_output_activation("sigmoid", np.array([[0.0, 2.0]]))
-    assert vae_model.resolve_output_activation("auto", np.array([[0.0, 0.5]])) == "sigmoid"
-    assert vae_model.resolve_output_activation("auto", np.array([[0.0, 5.5]])) == "linear"
+        resolve_output_activation("sigmoid", np.array([[0.0, 2.0]]))
+    assert resolve_output_activation("auto", np.array([[0.0, 0.5]])) == "sigmoid"
+    assert resolve_output_activation("auto", np.array([[0.0, 5.5]])) == "linear"
 
 
 def test_training_is_deterministic_and_learns(cells):
-    first, config, result = vae_model.train_vae(cells, SMALL, {"beta": 1.0}, {**FAST, "seed": 3})
-    second, _, result_again = vae_model.train_vae(cells, SMALL, {"beta": 1.0}, {**FAST, "seed": 3})
-    other, _, _ = vae_model.train_vae(cells, SMALL, {"beta": 1.0}, {**FAST, "seed": 4})
-    latent = [vae_model.embed(vae_model.vae_checkpoint(m, config, cells.var_names), cells, device="cpu")
-              for m in (first, second, other)]
+    first, second, other = (trained(cells.copy(), training={"seed": seed}) for seed in (3, 3, 4))
+    latent = [m.get_latent_representation() for m in (first, second, other)]
     np.testing.assert_array_equal(latent[0], latent[1])
     assert not np.allclose(latent[0], latent[2])
-    assert config.output_activation == "linear" and latent[0].shape == (cells.n_obs, 4)
-    history = pd.DataFrame(result.history)
+    assert first.model_config.output_activation == "linear" and latent[0].shape == (cells.n_obs, 4)
+    history = pd.DataFrame(first.training_result.history)
     assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
     assert "validation_loss" not in history  # simulated_counts has no split column: trains on all
+
     def without_timing(history):
         return [{k: v for k, v in row.items() if k not in ("seconds", "cpu_seconds")} for row in history]
 
-    assert without_timing(result.history) == without_timing(result_again.history)
+    assert without_timing(first.training_result.history) == without_timing(second.training_result.history)
     # the latent separates the simulated cell types
     assert label_silhouette(latent[0], cells.obs["cell_type"]) > 0.2
+    # embed: a copy with the latent under key_added, the caller's AnnData untouched
+    embedded = first.embed(cells, key_added="X_vae_seed3")
+    np.testing.assert_array_equal(embedded.obsm["X_vae_seed3"], latent[0])
+    assert "X_vae_seed3" not in cells.obsm and embedded.var_names.equals(cells.var_names)
+    both = other.embed(embedded)  # two results side by side
+    assert {"X_vae", "X_vae_seed3"} <= set(both.obsm)
 
 
 def test_split_column_drives_validation_and_softplus_variance(cells):
     split = cells.copy()
     split.obs["split"] = np.where(np.arange(cells.n_obs) % 5 == 0, "validation", "train")
-    modules, _, result = vae_model.train_vae(
-        split, {**SMALL, "logvar_activation": "softplus"}, {"kl_warmup_epochs": 5}, {**FAST, "max_epochs": 6}
-    )
-    assert "validation_loss" in result.history[0]
-    _, logvar = modules["encoder"](torch.from_numpy(vae_model.check_features(split)))
+    vae = trained(split, {"logvar_activation": "softplus"}, {"kl_warmup_epochs": 5}, {"max_epochs": 6})
+    assert "validation_loss" in vae.training_result.history[0]
+    _, logvar = vae.modules["encoder"](torch.from_numpy(check_features(split)))
     assert (logvar >= 0).all()
-    plan = vae_model.VAETrainingPlan(modules["encoder"], modules["decoder"], beta=2.0, kl_warmup_epochs=4)
+    plan = VAETrainingPlan(vae.modules["encoder"], vae.modules["decoder"], VAEPlanConfig(beta=2.0, kl_warmup_epochs=4))
     assert [plan.beta_at(e) for e in (1, 2, 4, 9)] == [0.5, 1.0, 2.0, 2.0]
 
 
-def test_checkpoint_roundtrip_and_gene_alignment(cells, tmp_path):
-    modules, config, _ = vae_model.train_vae(cells, SMALL, {}, {**FAST, "max_epochs": 3})
+def test_save_load_roundtrip_and_gene_alignment(cells, tmp_path):
+    vae = trained(cells.copy(), training={"max_epochs": 3})
+    expected = vae.get_latent_representation(cells)
+    vae.save(tmp_path / "vae")
+    loaded = VAE.load(tmp_path / "vae", adata=cells)
+    np.testing.assert_array_equal(loaded.get_latent_representation(cells), expected)  # exact on CPU
+    assert loaded.model_config == vae.model_config and loaded.model_config.output_activation == "linear"
+    # the checkpoint as the pipeline's catalog saves it (weights_only) gives the same model
     dataset = TorchCheckpointDataset(filepath=str(tmp_path / "model.pt"))
-    dataset.save(vae_model.vae_checkpoint(modules, config, cells.var_names))
+    dataset.save(vae.checkpoint())
     checkpoint = dataset.load()
-    expected = vae_model.embed(checkpoint, cells, device="cpu")
+    np.testing.assert_array_equal(VAE.from_checkpoint(checkpoint).get_latent_representation(cells), expected)
     # genes in another order plus an extra gene: aligned by name, same latent
     shuffled = cells[:, np.random.default_rng(0).permutation(cells.n_vars)].copy()
     extra = ad.concat([shuffled, ad.AnnData(np.ones((cells.n_obs, 1), np.float32), obs=cells.obs[[]],
                                             var=pd.DataFrame(index=["EXTRA"]))], axis=1)
     extra.uns["source_file"] = "new_cells.h5ad"
-    np.testing.assert_allclose(vae_model.embed(checkpoint, extra, device="cpu"), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.get_latent_representation(extra), expected, rtol=1e-5, atol=1e-6)
+    assert "EXTRA" in loaded.embed(extra).var_names  # embed keeps the caller's features
     missing = extra[:, [g for g in extra.var_names if g not in ("gene_3", "gene_7")]].copy()
     missing.uns["source_file"] = "new_cells.h5ad"
-    with pytest.raises(InputValidationError, match=r"new_cells.h5ad: 2 of the model's 300 genes are missing .*'gene_3', 'gene_7'"):
-        vae_model.embed(checkpoint, missing)
+    with pytest.raises(InputValidationError, match=r"new_cells.h5ad: 2 of the model's 300 genes are missing.*'gene_3', 'gene_7'"):
+        loaded.embed(missing)
+    with pytest.raises(InputValidationError, match=r"new_cells.h5ad: 2 of the model's 300 genes are missing.*'gene_3', 'gene_7'"):
+        VAE.load(tmp_path / "vae", adata=missing)
+    filled = loaded.embed(missing, fill_missing=True)
+    assert filled.obsm["X_vae"].shape == expected.shape and filled.n_vars == missing.n_vars
     with pytest.raises(ValueError, match="checkpoint is for model 'scgen'"):
-        vae_model.restore_vae({**checkpoint, "model": "scgen"})
+        VAE.from_checkpoint({**checkpoint, "model": "scgen"})
+
+
+def test_checkpoint_copies_weights_and_leaves_the_model_on_its_device(cells):
+    vae = trained(cells.copy(), training={"max_epochs": 1})
+    checkpoint = vae.checkpoint()
+    for name, module in vae.modules.items():
+        live = module.state_dict()
+        for key, tensor in checkpoint["state_dict"][name].items():
+            assert tensor.device.type == "cpu" and live[key].device == vae.device
+            assert tensor.untyped_storage().data_ptr() != live[key].untyped_storage().data_ptr()
+            torch.testing.assert_close(tensor, live[key].cpu(), rtol=0, atol=0)
+    assert checkpoint["var_names"] == list(cells.var_names) and checkpoint["setup"]["split_key"] == "split"
 
 
 def test_bad_matrix_rejected_before_training(cells):
@@ -136,11 +178,13 @@ def test_bad_matrix_rejected_before_training(cells):
     bad.X[4, 2] = np.nan
     bad.uns["source_file"] = "bad.h5ad"
     with pytest.raises(InputValidationError, match=r"bad.h5ad: 1 NaN/inf values in samples 'cell_4', features 'gene_2'"):
-        vae_model.train_vae(bad, SMALL, {}, FAST)
+        trained(bad)
     one_train = cells.copy()
     one_train.obs["split"] = ["train"] + ["validation"] * (cells.n_obs - 1)
     with pytest.raises(InputValidationError, match="marks 1 samples as 'train'"):
-        vae_model.train_vae(one_train, SMALL, {}, FAST)
+        trained(one_train)
+    with pytest.raises(ValueError, match="call VAE.setup_anndata"):
+        VAE(ad.AnnData(np.ones((3, 2), np.float32)))
 
 
 def test_feature_tables(tmp_path):
@@ -183,7 +227,7 @@ def test_clustering_recovers_separated_groups():
     adata = ad.AnnData(np.zeros((180, 1), np.float32))
     adata.obsm["X_toy"] = points
     out = clustering.cluster_embedding(
-        adata, "toy", {"n_neighbors": 10, "leiden": {"resolution": 0.2}, "hdbscan": {"min_cluster_size": 20}}
+        adata, "toy", n_neighbors=10, leiden={"resolution": 0.2}, hdbscan={"min_cluster_size": 20}
     )
     assert "X_toy" in out.obsm and out.obsm["X_umap_toy"].shape == (180, 2)
     assert "toy_leiden" not in adata.obs  # input untouched

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -53,6 +54,14 @@ def test_bad_feature_table_stops_the_run_before_training(kedro_project_copy, cor
         assert not (data / output).exists()
 
 
+def test_a_typo_in_a_vae_section_stops_the_run_before_any_node(kedro_project_copy):
+    (kedro_project_copy / "conf" / "test" / "parameters" / "vae.yml").write_text("vae:\n  cells:\n    plan: {betta: 2.0}\n")
+    with pytest.raises(ValueError, match=r"vae.cells.plan: unknown parameter\(s\) \['betta'\]"):
+        run_kedro(kedro_project_copy, pipeline_names=["vae"])
+    assert not (kedro_project_copy / "data" / "02_intermediate").exists()
+    assert not (kedro_project_copy / "data" / "06_models").exists()
+
+
 def test_vae_pipeline_end_to_end(kedro_project_copy):
     run_kedro(kedro_project_copy, pipeline_names=["vae"])
     data = kedro_project_copy / "data"
@@ -68,8 +77,10 @@ def test_vae_pipeline_end_to_end(kedro_project_copy):
     for name in ("vae", "pca"):
         assert 0.0 < metrics[name]["leiden"]["ari"] <= 1.0
         assert -1.0 <= metrics[name]["silhouette"] <= 1.0
+    assert "_omicsgen_setup" not in embedding.uns  # the model's registration stays in its own copy
     checkpoint = TorchCheckpointDataset(filepath=str(data / "06_models" / "kang" / "vae" / "model.pt")).load()
-    assert checkpoint["feature_names"] == list(embedding.var_names)
+    assert checkpoint["model"] == "vae" and checkpoint["var_names"] == list(embedding.var_names)
+    assert checkpoint["config"]["model"]["output_activation"] == "linear"  # "auto", resolved from the data
     training = json.loads((data / "06_models" / "kang" / "vae" / "training.json").read_text())
     assert training["epochs_run"] == 8 and "validation_loss" in training["history"][0]
 
@@ -83,3 +94,11 @@ def test_vae_pipeline_end_to_end(kedro_project_copy):
         assert (data / "08_reporting" / "kang" / "vae" / figure).stat().st_size > 10_000
         assert (binned / figure).stat().st_size > 10_000
     assert (data / "06_models" / "simulated_metagenome" / "vae" / "model.pt").exists()
+
+    # vae_apply: the saved models embed their datasets again → the same latent
+    run_kedro(kedro_project_copy, pipeline_names=["vae_apply"])
+    for dataset in ("kang", "simulated_metagenome"):
+        applied = ad.read_h5ad(data / "07_model_output" / dataset / "vae_apply" / "applied.h5ad")
+        embedded = ad.read_h5ad(data / "07_model_output" / dataset / "vae" / "embedding.h5ad")
+        np.testing.assert_array_equal(applied.obsm["X_vae"], embedded.obsm["X_vae"])
+        assert applied.var_names.equals(embedded.var_names)

@@ -1,4 +1,4 @@
-"""VAE nodes: thin wrappers of ``omicsgen.models.vae`` / ``omicsgen.models.clustering``.
+"""VAE nodes: short calls into :class:`omicsgen.models.VAE` and :mod:`omicsgen.clustering`.
 
 Torch is imported inside the functions, so that loading the pipeline stays fast.
 """
@@ -9,102 +9,115 @@ from typing import Any
 
 import anndata as ad
 
-from omicsgen.preprocessing.validate import InputValidationError, check_obs_columns, source_of
+from omicsgen.preprocessing.validate import check_obs_columns
+
+#: ``input`` keys → ``VAE.setup_anndata`` arguments
+SETUP_KEYS = {"label_key": "cell_type_key", "layer": "layer", "split_key": "split_key"}
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
     """The VAE's ``cells`` section for cell data (labels = the dataset's cell types), its
-    ``binning`` section for sequences (labels parsed by the dataset's ``label_pattern``)."""
+    ``binning`` section for sequences (labels parsed by the dataset's ``label_pattern``).
+
+    The ``model``, ``plan`` and ``training`` sections are read by the VAE's dataclasses
+    (unknown keys rejected before any node runs) and come back complete, defaults filled:
+    the other nodes read ``training.seed`` and ``training.device`` from them.
+    """
+    from dataclasses import asdict
+
+    from omicsgen.models.vae import VAE
+
     keys = dataset["keys"]
     if dataset["kind"] == "sequences":
-        section = dict(params["binning"])
+        name, section = "binning", dict(params["binning"])
         section["kmers"] = {**section.get("kmers", {}), "label_pattern": keys.get("label_pattern")}
     else:
-        section = dict(params["cells"])
+        name, section = "cells", dict(params["cells"])
         section["input"] = {**section.get("input", {}), "label_key": keys.get("cell_type")}
-    return {**section, "seed": params["seed"], "device": params["device"]}
+    return {
+        **section,
+        "model": asdict(VAE.ModelConfig.from_params(section.get("model"), f"vae.{name}.model")),
+        "plan": asdict(VAE.PlanConfig.from_params(section.get("plan"), f"vae.{name}.plan")),
+        "training": asdict(VAE.TrainingConfig.from_params(dict(section.get("training") or {}))),
+    }
+
+
+def setup_keys(section: dict[str, Any]) -> dict[str, Any]:
+    """``VAE.setup_anndata``'s arguments from the ``input`` section (only those it names)."""
+    inputs = section.get("input", {})
+    return {arg: inputs[key] for key, arg in SETUP_KEYS.items() if key in inputs}
+
+
+def registered(section: dict[str, Any]):
+    """The keys ``VAE.setup_anndata`` will register (``AnnDataSetup``, defaults filled)."""
+    from omicsgen.models.base import AnnDataSetup
+
+    return AnnDataSetup(**setup_keys(section))
 
 
 def check_inputs(cells: ad.AnnData, section: dict[str, Any]) -> None:
     """The label and split columns (obs only)."""
-    params = section.get("input", {})
-    label_key, split_key = params.get("label_key"), params.get("split_key")
-    if label_key:
-        check_obs_columns(cells, [label_key])
-    if split_key and split_key in cells.obs:
-        unknown = sorted(set(cells.obs[split_key].astype(str)) - {"train", "validation"})
-        if unknown:
-            raise InputValidationError(
-                f"{source_of(cells)}: obs column '{split_key}' may only hold 'train' or "
-                f"'validation'; found {unknown}"
-            )
+    from omicsgen.models.base import split_masks
+
+    setup = registered(section)
+    check_obs_columns(cells, setup.columns())
+    split_masks(cells, setup.split_key)
 
 
 def choose_cells(cells: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
     """Check the cells to embed (labels, split, features) before any training."""
-    from omicsgen.models.vae import check_features
+    from omicsgen.models.vae.model import check_features
 
     check_inputs(cells, section)
-    check_features(cells, section.get("input", {}).get("layer"))
+    check_features(cells, registered(section).layer)
     return cells
 
 
-def train(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
+def train(features: ad.AnnData, settings: dict[str, Any]) -> tuple[dict, dict]:
     """Train the VAE → (checkpoint for ``TorchCheckpointDataset``, training record for JSON)."""
-    from omicsgen.models.vae import train_vae, vae_checkpoint
+    from omicsgen.models.vae import VAE
 
-    training = {**params.get("training", {}), "seed": params["seed"], "device": params["device"]}
-    modules, config, result = train_vae(
-        cells,
-        model=params.get("model"),
-        loss=params.get("loss"),
-        training=training,
-        split_key=params.get("input", {}).get("split_key"),
-        layer=params.get("input", {}).get("layer"),
-    )
-    checkpoint = vae_checkpoint(
-        modules, config, cells.var_names, loss=dict(params.get("loss", {})), layer=params.get("input", {}).get("layer")
-    )
-    return checkpoint, result.to_dict()
+    cells = features.copy()  # setup_anndata registers in uns: never in a node's input
+    VAE.setup_anndata(cells, **setup_keys(settings))
+    model = VAE(cells, settings["model"], settings["plan"], settings["training"])
+    result = model.train()
+    return model.checkpoint(), result.to_dict()
 
 
-def transform(checkpoint: dict, cells: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """Embed cells with a saved model into ``obsm["X_vae"]`` (features aligned by name)."""
-    from omicsgen.models.vae import embed
+def embed(checkpoint: dict, features: ad.AnnData, settings: dict[str, Any]) -> ad.AnnData:
+    """``features`` with the saved model's latent means in ``obsm["X_vae"]`` (features
+    aligned by name)."""
+    from omicsgen.models.vae import VAE
 
-    out = cells.copy()
-    out.obsm["X_vae"] = embed(checkpoint, cells, layer=checkpoint.get("layer"), device=params["device"])
-    return out
+    return VAE.from_checkpoint(checkpoint, device=settings["training"]["device"]).embed(features)
 
 
-def add_pca_baseline(embedded: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
+def add_pca_baseline(embedded: ad.AnnData, settings: dict[str, Any]) -> ad.AnnData:
     """PCA of the same matrix the VAE saw into ``obsm["X_pca"]`` (the baseline)."""
-    from omicsgen.models.clustering import pca_embedding
+    from omicsgen.clustering import pca_embedding
     from omicsgen.models.data import dense_matrix
 
     out = embedded.copy()
-    out.obsm["X_pca"] = pca_embedding(
-        dense_matrix(embedded, params.get("input", {}).get("layer")),
-        params.get("baseline", {}).get("n_components", 50),
-        params["seed"],
-    )
+    matrix = dense_matrix(embedded, registered(settings).layer)
+    out.obsm["X_pca"] = pca_embedding(matrix, **settings.get("baseline", {}), seed=settings["training"]["seed"])
     return out
 
 
-def cluster(embedded: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
+def cluster(embedded: ad.AnnData, settings: dict[str, Any]) -> ad.AnnData:
     """kNN graph, UMAP, Leiden and HDBSCAN for the VAE latent and the PCA baseline alike.
 
     With a list of Leiden resolutions, each embedding keeps the one that best matches the
     known labels (same grid for both).
     """
-    from omicsgen.models.clustering import cluster_embedding
+    from omicsgen.clustering import cluster_embedding
 
-    settings = {**params.get("clustering", {}), "seed": params["seed"]}
-    label_key = params.get("input", {}).get("label_key")
+    label_key = registered(settings).cell_type_key
     labels = embedded.obs[label_key] if label_key and label_key in embedded.obs else None
     out = embedded
     for name in ("vae", "pca"):
-        out = cluster_embedding(out, name, settings, labels=labels)
+        out = cluster_embedding(
+            out, name, **settings.get("clustering", {}), seed=settings["training"]["seed"], labels=labels
+        )
     return out
 
 
@@ -116,5 +129,5 @@ def featurise_sequences(records: list, section: dict[str, Any]) -> ad.AnnData:
     """
     from omicsgen.preprocessing.sequences import sequences_to_anndata
 
-    label_key = section.get("input", {}).get("label_key") or "source"
-    return sequences_to_anndata(records, **section.get("kmers", {}), label_key=label_key)
+    label_key = section.get("input", {}).get("label_key")
+    return sequences_to_anndata(records, **section.get("kmers", {}), **({"label_key": label_key} if label_key else {}))

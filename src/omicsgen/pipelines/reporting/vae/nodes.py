@@ -26,7 +26,7 @@ def clustering_metrics(embedding: ad.AnnData, section: dict[str, Any], per_bin: 
     ``per_bin`` adds each cluster's precision/recall against its majority label (binning).
     Without known labels only cluster counts are reported.
     """
-    label_key, seed = _label_key(section), section["seed"]
+    label_key, seed = _label_key(section), section["training"]["seed"]
     report: dict[str, Any] = {"n_samples": int(embedding.n_obs), "n_features": int(embedding.n_vars)}
     labelled = bool(label_key) and label_key in embedding.obs
     if labelled:

@@ -1,9 +1,13 @@
 """Embeddings and clusters on AnnData: PCA baseline, kNN graph, UMAP, Leiden, HDBSCAN.
 
+Not a model and not a score: the analysis steps between an embedding (a VAE's latent, a
+PCA) and the clustering metrics (:mod:`omicsgen.metrics.clustering`). numpy, scanpy and
+scikit-learn only — no torch, nothing of ``omicsgen.models`` or ``omicsgen.pipelines``.
+
 Every function returns a new AnnData (its input untouched) with results under keys named
 after the embedding: for ``name="vae"`` the latent is read from ``obsm["X_vae"]`` and the
 results go to ``obsm["X_umap_vae"]``, ``obs["vae_leiden"]``, ``obs["vae_hdbscan"]`` and
-``uns["neighbors_vae"]``/``obsp["vae_connectivities"]``. No torch here.
+``uns["neighbors_vae"]``/``obsp["vae_connectivities"]``.
 """
 
 from __future__ import annotations
@@ -105,33 +109,45 @@ def hdbscan_labels(
     return np.where(labels < 0, NOISE, labels.astype(str)).astype(object)
 
 
-def cluster_embedding(
-    adata: ad.AnnData, name: str, params: Mapping[str, Any], labels: pd.Series | None = None
+def cluster_embedding(  # noqa: PLR0913
+    adata: ad.AnnData,
+    name: str,
+    *,
+    n_neighbors: int = 15,
+    umap: Mapping[str, Any] | None = None,
+    leiden: Mapping[str, Any] | None = None,
+    hdbscan: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    labels: pd.Series | None = None,
 ) -> ad.AnnData:
     """kNN graph, UMAP, Leiden and HDBSCAN of ``obsm["X_<name>"]``.
 
     Args:
-        params: ``seed``, ``n_neighbors``, ``umap: {min_dist}``, ``leiden: {resolution}``
-            (a number, or a list to choose from with ``labels``, see :func:`leiden_clusters`),
-            ``hdbscan: {min_cluster_size, min_samples, space}`` where ``space`` is
-            ``latent`` (cluster the embedding itself) or ``umap`` (its 2-D layout).
+        n_neighbors: Neighbours of the kNN graph (capped at the samples − 1).
+        umap: ``{min_dist}`` (:func:`umap_layout`).
+        leiden: ``{resolution}``: a number, or a list to choose from with ``labels``
+            (see :func:`leiden_clusters`).
+        hdbscan: ``{min_cluster_size, min_samples, space}`` where ``space`` is ``latent``
+            (cluster the embedding itself, the default) or ``umap`` (its 2-D layout).
+        seed: Seeds the graph, UMAP and Leiden.
+        labels: Known labels, only to choose among several Leiden resolutions.
     """
-    seed = int(params.get("seed", 0))
-    out = _with_graph(adata, name, int(params.get("n_neighbors", 15)), seed)
-    umap_layout(out, name, seed=seed, **params.get("umap", {}))
-    leiden_clusters(out, name, seed=seed, labels=labels, **params.get("leiden", {}))
-    hdbscan_params = dict(params.get("hdbscan", {}))
+    seed = int(seed)
+    out = _with_graph(adata, name, int(n_neighbors), seed)
+    umap_layout(out, name, seed=seed, **(umap or {}))
+    leiden_clusters(out, name, seed=seed, labels=labels, **(leiden or {}))
+    hdbscan_params = dict(hdbscan or {})
     space = hdbscan_params.pop("space", "latent")
     if space not in ("latent", "umap"):
         raise ValueError(f"hdbscan space must be 'latent' or 'umap', got {space!r}")
     points = out.obsm[f"X_{name}" if space == "latent" else f"X_umap_{name}"]
-    labels = hdbscan_labels(np.asarray(points), **hdbscan_params)
-    out.obs[f"{name}_hdbscan"] = pd.Categorical(labels)
+    clusters = hdbscan_labels(np.asarray(points), **hdbscan_params)
+    out.obs[f"{name}_hdbscan"] = pd.Categorical(clusters)
     logger.info(
         "%s: %d Leiden clusters, %d HDBSCAN clusters (%.0f%% noise)",
         name,
         out.obs[f"{name}_leiden"].nunique(),
-        len(set(labels) - {NOISE}),
-        100 * float(np.mean(labels == NOISE)),
+        len(set(clusters) - {NOISE}),
+        100 * float(np.mean(clusters == NOISE)),
     )
     return out

@@ -1,0 +1,52 @@
+"""The VAE's networks (torch modules only): x → (μ, log σ²) and z → x̂.
+
+Every hidden layer is Linear → BatchNorm → activation → Dropout
+(:func:`omicsgen.models.nn.mlp`), as in the bioinformatics tutorial's VAE, LRBinner and
+VAMB; the decoder mirrors the encoder's widths. ``stack`` holds :func:`mlp`'s hidden-layer
+options (``activation``, ``batch_norm``, ``dropout``), the same for both networks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from omicsgen.models.nn import mlp
+
+
+class Encoder(nn.Module):
+    """x → (μ, log σ²); ``softplus_logvar`` makes log σ² ≥ 0 (the tutorial's variance ≥ 1)."""
+
+    def __init__(
+        self, n_input: int, hidden_dims: Sequence[int], n_latent: int, softplus_logvar: bool = False, **stack: Any
+    ) -> None:
+        super().__init__()
+        self.hidden = mlp([n_input, *hidden_dims], **stack)
+        self.mean = nn.Linear(hidden_dims[-1], n_latent)
+        self.logvar = nn.Linear(hidden_dims[-1], n_latent)
+        self.softplus_logvar = softplus_logvar
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.hidden(x)
+        logvar = self.logvar(h)
+        if self.softplus_logvar:
+            logvar = nn.functional.softplus(logvar)
+        return self.mean(h), logvar
+
+
+class Decoder(nn.Module):
+    """z → x̂ through the encoder's hidden widths reversed; ``sigmoid_output`` bounds x̂ to [0, 1]."""
+
+    def __init__(
+        self, n_latent: int, hidden_dims: Sequence[int], n_output: int, sigmoid_output: bool = False, **stack: Any
+    ) -> None:
+        super().__init__()
+        self.net = mlp([n_latent, *reversed(hidden_dims)], output=n_output, **stack)
+        self.sigmoid_output = sigmoid_output
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.net(z)
+        return torch.sigmoid(out) if self.sigmoid_output else out
