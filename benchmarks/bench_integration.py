@@ -68,8 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(MODEL_INPUT))
     parser.add_argument("--aif-params", default=str(ROOT / "conf" / "base" / "parameters" / "aif.yml"))
-    parser.add_argument("--aif-override", default="{}", help="JSON merged into aif.model / aif.training, e.g. "
-                        '\'{"model": {"gamma": 5}, "training": {"max_epochs": 60}}\'')  # fmt: skip
+    parser.add_argument("--aif-override", default="{}", help="JSON merged into aif.model / plan / training / "
+                        'correction, e.g. \'{"plan": {"gamma": 5}, "training": {"max_epochs": 60}}\'')  # fmt: skip
     parser.add_argument("--scvi-python", default="/work/venv-aif-bench/bin/python")
     parser.add_argument("--scvi-epochs", type=int, default=None)
     parser.add_argument("--skip-scvi", action="store_true")
@@ -85,12 +85,13 @@ def main() -> None:
     import pandas as pd
     import yaml
 
-    from omicsgen.metrics.integration import BASELINES, scib_scores
-    from omicsgen.models.aif import correct, train_aif
+    from omicsgen.metrics.integration import pca_embedding, scib_scores
+    from omicsgen.models import AIF
+    from omicsgen.models.baselines.integration import BASELINES
 
     params = yaml.safe_load(Path(args.aif_params).read_text())["aif"]
     override = json.loads(args.aif_override)
-    for section in ("model", "training"):
+    for section in ("model", "plan", "training", "correction"):
         params[section] = {**params.get(section, {}), **override.get(section, {})}
     adata = ad.read_h5ad(args.data)
     embeddings, seconds = {}, {}
@@ -101,13 +102,14 @@ def main() -> None:
         print(f"{name}: {seconds[name]:.1f} s", flush=True)
 
     start = time.perf_counter()
-    training = {**params["training"], "seed": args.seed, "device": params.get("device", "auto"), "progress": False}
-    model, result = train_aif(adata, "batch", params["model"], training)
-    corrected = correct(model, adata, params.get("reference_batch"), int(params.get("n_samples", 20)), args.seed)
+    registered = adata.copy()
+    AIF.setup_anndata(registered, batch_key="batch", layer=params.get("layer"))
+    training = {**params["training"], "seed": args.seed, "progress": False}
+    model = AIF(registered, model=params["model"], plan=params["plan"], training=training)
+    result = model.train()
+    corrected = model.correct(**params["correction"])
     if params.get("embedding", "latent") == "corrected_pca":  # as the pipeline scores it
-        embeddings["aif"] = BASELINES["uncorrected"](
-            ad.AnnData(corrected.layers["aif_corrected"], obs=corrected.obs), "batch", None, n_pcs=50, seed=args.seed
-        )
+        embeddings["aif"] = pca_embedding(corrected.layers["aif_corrected"], 50, args.seed)
     else:
         embeddings["aif"] = corrected.obsm["X_aif"]
     seconds["aif"] = time.perf_counter() - start
@@ -123,7 +125,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out)
     print(scores[["Batch correction", "Bio conservation", "Total", "KMeans ARI", "wall_seconds"]].round(3).to_string())
-    print(json.dumps({"aif_model": params["model"], "aif_training": params["training"]}))
+    print(json.dumps({"aif_" + section: params[section] for section in ("model", "plan", "training", "correction")}))
 
 
 if __name__ == "__main__":

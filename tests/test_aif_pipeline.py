@@ -1,5 +1,6 @@
-"""AIF end to end: bad input stops the run with nothing written; `aif` and `aif_grid_search`
-(2×2 grid × 2 seeds as Dask tasks on a 2-worker LocalCluster) in the test environment."""
+"""AIF end to end: bad input stops the run with nothing written; `aif`, `aif_grid_search`
+(2×2 grid × 2 seeds as Dask tasks on a 2-worker LocalCluster) and `aif_apply` (the saved
+model corrects the dataset again) in the test environment."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     project = kedro_project_copy
 
     with pytest.raises(Exception, match="reference batch 'nope' not found") as error:
-        _run(project, ["aif"], {"aif": {"reference_batch": "nope"}})
+        _run(project, ["aif"], {"aif": {"correction": {"reference_batch": "nope"}}})
     assert isinstance(error.value, InputValidationError) or "InputValidationError" in repr(error.value)
     # the error names the file: the raw file when the run's preflight checks catch it before
     # data engineering, the model input when the pipeline's own check does
@@ -52,6 +53,7 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert "100000" in text
     params.write_text(text)
     _run(project, ["aif", "aif_grid_search"])
+    _run(project, ["aif_apply"])  # reads the checkpoint the aif run saved
 
     reporting = project / "data" / "08_reporting" / "pbmc_batches" / "aif"
     metrics = json.loads((reporting / "metrics.json").read_text())
@@ -73,10 +75,15 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert training["epochs_run"] == 2 and training["config"]["seed"] == 0
 
     import anndata as ad
+    import numpy as np
 
     corrected = ad.read_h5ad(project / "data" / "07_model_output" / "pbmc_batches" / "aif" / "corrected.h5ad")
     assert corrected.layers["aif_corrected"].shape == corrected.shape
     assert corrected.obsm["X_aif"].shape[1] == 8
+    # aif_apply: the saved model (weights_only) corrects the same cells to the same numbers.
+    applied = ad.read_h5ad(project / "data" / "07_model_output" / "pbmc_batches" / "aif_apply" / "applied.h5ad")
+    np.testing.assert_array_equal(applied.layers["aif_corrected"], corrected.layers["aif_corrected"])
+    np.testing.assert_array_equal(applied.obsm["X_aif"], corrected.obsm["X_aif"])
 
     table = pd.read_csv(reporting / "grid_search.csv")
     robust = table[table["search"] == "robust"]

@@ -1,102 +1,30 @@
-"""Batch-integration baselines and scIB metrics (scib-metrics' Benchmarker).
+"""scIB integration metrics (scib-metrics' Benchmarker) and the PCA they are computed on.
 
-Baselines are a mapping name → function ``(adata, batch_key, cell_type_key, n_pcs, seed)
-→ embedding`` so that another method is one line in :data:`BASELINES`.
+Scores only: the embeddings to score (AIF's and the baselines', which train or fit a
+correction) are made in ``omicsgen.models``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import anndata as ad
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
 
-Embedding = Callable[..., np.ndarray]
 
-
-def _pca(matrix: np.ndarray, n_pcs: int, seed: int) -> np.ndarray:
+def pca_embedding(matrix, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
+    """PCA (scanpy, ARPACK) of a cells × features matrix (dense or sparse), at most
+    ``min(shape) - 1`` components: the uncorrected embedding and the one of a corrected
+    expression matrix."""
     import scanpy as sc
 
-    n_pcs = min(n_pcs, min(matrix.shape) - 1)
-    return sc.pp.pca(np.asarray(matrix, dtype=np.float32), n_comps=n_pcs, random_state=seed, svd_solver="arpack")
-
-
-def _dense(adata: ad.AnnData, layer: str | None = None) -> np.ndarray:
-    from omicsgen.models.data import dense_matrix  # numpy only; kept lazy with the other imports
-
-    return dense_matrix(adata, layer)
-
-
-def uncorrected_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
-    """PCA of the log-normalised X, no correction."""
-    return _pca(_dense(adata), n_pcs, seed)
-
-
-def combat_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
-    """ComBat (scanpy) on X, then PCA."""
-    import scanpy as sc
-
-    work = ad.AnnData(_dense(adata), obs=adata.obs[[batch_key]].copy())
-    corrected = sc.pp.combat(work, key=batch_key, inplace=False)
-    return _pca(corrected, n_pcs, seed)
-
-
-def harmony_pca(adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0) -> np.ndarray:
-    """Harmony (harmonypy) on the uncorrected PCA."""
-    import harmonypy
-
-    pcs = uncorrected_pca(adata, batch_key, cell_type_key, n_pcs, seed)
-    result = harmonypy.run_harmony(pcs, adata.obs[[batch_key]].copy(), [batch_key], random_state=seed, verbose=False)
-    corrected = np.asarray(result.Z_corr)
-    # harmonypy returns PCs × cells in some releases, cells × PCs in others.
-    return corrected.T if corrected.shape[0] != adata.n_obs else corrected
-
-
-def scgen_pca(
-    adata: ad.AnnData, batch_key: str, cell_type_key: str | None, n_pcs: int = 50, seed: int = 0, **train_kwargs
-) -> np.ndarray:
-    """scGen's batch removal (``omicsgen.models.scgen``; needs cell types), then PCA of its
-    corrected expression, like the classical methods. ``train_kwargs`` (e.g. ``max_epochs``)
-    go to :func:`omicsgen.models.scgen.remove_batch_effect`."""
-    from omicsgen.models.scgen import remove_batch_effect
-
-    if cell_type_key is None:
-        raise ValueError("the scgen baseline needs cell_type_key (scGen corrects per cell type)")
-    corrected = remove_batch_effect(adata, batch_key, cell_type_key, seed=seed, **train_kwargs)
-    return _pca(_dense(corrected), n_pcs, seed)
-
-
-#: name → baseline ``(adata, batch_key, cell_type_key, n_pcs, seed, **options) → embedding``.
-BASELINES: dict[str, Embedding] = {
-    "uncorrected": uncorrected_pca,
-    "combat": combat_pca,
-    "harmony": harmony_pca,
-    "scgen": scgen_pca,
-}
-
-
-def baseline_embeddings(
-    adata: ad.AnnData,
-    batch_key: str,
-    cell_type_key: str | None,
-    names: Sequence[str],
-    n_pcs: int = 50,
-    seed: int = 0,
-    options: Mapping[str, Mapping] | None = None,
-) -> dict[str, np.ndarray]:
-    """Run the named baselines on the same preprocessed data (``options``: name → keyword
-    arguments of that baseline, e.g. ``{"scgen": {"max_epochs": 30}}``)."""
-    unknown = [n for n in names if n not in BASELINES]
-    if unknown:
-        raise ValueError(f"unknown baselines {unknown}; available: {sorted(BASELINES)}")
-    options = options or {}
-    return {
-        name: BASELINES[name](adata, batch_key, cell_type_key, n_pcs=n_pcs, seed=seed, **options.get(name, {}))
-        for name in names
-    }
+    dense = matrix.toarray() if sp.issparse(matrix) else matrix
+    n_pcs = min(n_pcs, min(dense.shape) - 1)
+    return sc.pp.pca(np.asarray(dense, dtype=np.float32), n_comps=n_pcs, random_state=seed, svd_solver="arpack")
 
 
 def exact_neighbors(matrix: np.ndarray, k: int):

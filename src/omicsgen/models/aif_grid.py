@@ -1,10 +1,11 @@
 """AIF grid search and robust grid search, every training a Dask distributed task.
 
-A grid is a mapping parameter → list of values over :class:`~omicsgen.models.aif.AIFConfig`
-fields (loss weights, lr, …) and the training fields ``batch_size`` / ``max_epochs``.
-The robust grid search trains each setting with several seeds. Every (setting, seed) is
-one task: :func:`grid_point` catches its own errors, so a failing point becomes a row
-with its error message instead of sinking the others.
+A grid is a mapping parameter → list of values over the fields of :class:`AIF`'s
+``model``, ``plan`` and ``training`` sections (loss weights, lr, batch_size, …); each
+value goes to the section whose dataclass has that field. The robust grid search trains
+each setting with several seeds. Every (setting, seed) is one task: :func:`grid_point`
+catches its own errors, so a failing point becomes a row with its error message instead of
+sinking the others.
 """
 
 from __future__ import annotations
@@ -13,13 +14,40 @@ import itertools
 import time
 import traceback
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-TRAINING_KEYS = ("batch_size", "max_epochs", "patience")
+from omicsgen.models.base import ConfigSection
+
+SECTIONS = ("model", "plan", "training")
+
+
+@dataclass
+class GridSearchConfig(ConfigSection):
+    """The ``grid_search`` section.
+
+    Attributes:
+        grid: Parameter → values, trained with the training seed only.
+        robust: Parameter → values, each setting trained with every seed of ``robust_seeds``.
+        robust_seeds: Seeds of the robust grid search (the paper: 10).
+        score: scIB metrics per point (needed for ``select_by: metric_Total``).
+        select_by: ``train_loss`` (the paper's criterion) or ``metric_Total``.
+        scheduler_address: A Dask scheduler (e.g. ``tcp://10.0.0.5:8786``); None starts a
+            ``LocalCluster`` of ``n_workers`` processes.
+        n_workers: LocalCluster workers.
+    """
+
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    robust: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    robust_seeds: Sequence[int] = ()
+    score: bool = True
+    select_by: str = "train_loss"
+    scheduler_address: str | None = None
+    n_workers: int = 2
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]], seeds: Sequence[int]) -> list[dict[str, Any]]:
@@ -32,28 +60,47 @@ def expand_grid(grid: Mapping[str, Sequence[Any]], seeds: Sequence[int]) -> list
     return points
 
 
+def _section_fields() -> dict[str, tuple[str, Any]]:
+    """Field name → (section, default) over AIF's three section dataclasses."""
+    from omicsgen.models.aif import AIF
+
+    owners: dict[str, tuple[str, Any]] = {}
+    for section, config in zip(SECTIONS, (AIF.ModelConfig, AIF.PlanConfig, AIF.TrainingConfig), strict=True):
+        for f in fields(config):
+            owners[f.name] = (section, f.default)
+    return owners
+
+
 def split_point_params(
-    params: Mapping[str, Any], model: Mapping[str, Any], training: Mapping[str, Any], seed: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Base model/training parameters overridden by a grid point's values."""
-    model = {**model, **{k: v for k, v in params.items() if k not in TRAINING_KEYS}}
-    # Integer training fields come back as floats from a table with missing values.
-    training = {**training, **{k: int(v) for k, v in params.items() if k in TRAINING_KEYS}, "seed": seed}
-    return model, training
+    params: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]], seed: int
+) -> dict[str, dict[str, Any]]:
+    """AIF's ``model``/``plan``/``training`` sections overridden by a grid point's values
+    (each in the section that has the field) and its seed."""
+    owners = _section_fields()
+    unknown = sorted(set(params) - set(owners))
+    if unknown:
+        raise ValueError(f"aif grid: unknown parameter(s) {unknown}; known: {sorted(owners)}")
+    out = {name: dict(sections.get(name) or {}) for name in SECTIONS}
+    for key, value in params.items():
+        section, default = owners[key]
+        # Integer fields come back as floats from a table with missing values.
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[section][key] = value
+    out["training"]["seed"] = int(seed)
+    return out
 
 
 def grid_point(
     adata: ad.AnnData,
     point: Mapping[str, Any],
-    model: Mapping[str, Any],
-    training: Mapping[str, Any],
-    batch_key: str,
+    sections: Mapping[str, Mapping[str, Any]],
+    correction: Mapping[str, Any],
     cell_type_key: str | None,
-    reference_batch: str | None,
-    n_samples: int,
     score: bool,
 ) -> dict[str, Any]:
-    """Train + correct one grid point; return a flat result row (never raises)."""
+    """Train + correct one grid point on ``adata`` (registered with ``AIF.setup_anndata``);
+    return a flat result row (never raises)."""
     row: dict[str, Any] = {
         "setting": point["setting"],
         "seed": point["seed"],
@@ -61,13 +108,13 @@ def grid_point(
     }
     start = time.perf_counter()
     try:
-        from omicsgen.metrics.integration import scib_scores, uncorrected_pca
-        from omicsgen.models.aif import LOSS_NAMES, train_and_correct
+        from omicsgen.metrics.integration import scib_scores
+        from omicsgen.models.aif import AIF, LOSS_NAMES
+        from omicsgen.models.baselines.integration import uncorrected_pca
 
-        model_params, training_params = split_point_params(point["params"], model, training, point["seed"])
-        _, result, corrected, _ = train_and_correct(
-            adata, batch_key, model_params, training_params, reference_batch, n_samples
-        )
+        model = AIF(adata, **split_point_params(point["params"], sections, point["seed"]))
+        result = model.train()
+        corrected = model.correct(**correction)
         last = result.history[-1]
         row.update(
             epochs_run=result.epochs_run,
@@ -76,8 +123,9 @@ def grid_point(
             **{f"train_{k}": last[f"train_{k}"] for k in LOSS_NAMES},
         )
         if score and cell_type_key is not None:
+            batch_key = model.setup.batch_key
             pre = uncorrected_pca(adata, batch_key, cell_type_key)
-            scores = scib_scores(adata.obs, {"aif": corrected.obsm["X_aif"]}, batch_key, cell_type_key, pre)
+            scores = scib_scores(adata.obs, {"aif": corrected.obsm[AIF.latent_key]}, batch_key, cell_type_key, pre)
             row.update({f"metric_{k}": float(v) for k, v in scores.loc["aif"].items()})
         row["status"], row["error"] = "ok", ""
     except Exception as error:  # noqa: BLE001 — a failed point is data, reported in the table
@@ -88,15 +136,12 @@ def grid_point(
     return row
 
 
-def run_grid(
+def run_grid(  # noqa: PLR0913
     adata: ad.AnnData,
     points: Sequence[Mapping[str, Any]],
-    model: Mapping[str, Any],
-    training: Mapping[str, Any],
-    batch_key: str,
+    sections: Mapping[str, Mapping[str, Any]],
+    correction: Mapping[str, Any],
     cell_type_key: str | None,
-    reference_batch: str | None = None,
-    n_samples: int = 20,
     score: bool = True,
     scheduler_address: str | None = None,
     n_workers: int = 2,
@@ -104,6 +149,8 @@ def run_grid(
 ) -> pd.DataFrame:
     """Every point a task on Dask: a fresh ``LocalCluster`` or the cluster at ``scheduler_address``.
 
+    ``adata`` is registered with ``AIF.setup_anndata``; ``sections`` are AIF's ``model``,
+    ``plan``, ``training``; ``correction`` the keyword arguments of :meth:`AIF.correct`.
     Workers import omicsgen; a LocalCluster's worker processes inherit this process's
     environment (PYTHONPATH included), a real cluster needs omicsgen installed on its workers.
     """
@@ -121,8 +168,8 @@ def run_grid(
         shared = client.scatter(adata, broadcast=True)
         futures = [
             client.submit(
-                grid_point, shared, dict(point), dict(model), dict(training), batch_key, cell_type_key,
-                reference_batch, n_samples, score, pure=False, key=f"aif-grid-{point['setting']}-{point['seed']}",
+                grid_point, shared, dict(point), {k: dict(v) for k, v in sections.items()}, dict(correction),
+                cell_type_key, score, pure=False, key=f"aif-grid-{point['setting']}-{point['seed']}",
             )  # fmt: skip
             for point in points
         ]

@@ -1,9 +1,11 @@
-"""AIF modelling nodes: small, pure; the work is in ``omicsgen.models.aif``/``aif_grid``.
+"""AIF modelling nodes: short calls into :class:`omicsgen.models.AIF`, the integration
+baselines and the grid search (``omicsgen.models.aif_grid``).
 
-Parameters (``conf/base/parameters/aif.yml``, key ``aif``): ``batch_key``,
-``cell_type_key``, ``reference_batch``, ``n_samples``, ``seed``, ``device``, ``model``
-(AIFConfig), ``training`` (TrainingConfig without seed/device), ``embedding``,
-``baselines``, ``metrics``, ``grid_search``.
+Parameters (``conf/base/parameters/aif.yml``, key ``aif``): ``layer`` (AIF's input),
+``model`` / ``plan`` / ``training`` (the sections of :class:`~omicsgen.models.AIF`),
+``correction`` (keyword arguments of ``AIF.correct``), ``embedding``, ``baselines``,
+``baseline_options``, ``metrics``, ``umap``, ``grid_search``, ``apply``; ``batch_key`` and
+``cell_type_key`` come from the dataset's keys.
 """
 
 from __future__ import annotations
@@ -14,81 +16,109 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from omicsgen.metrics.integration import BASELINES, baseline_embeddings
-
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
     """AIF reads the dataset's batch and cell-type columns."""
     return {**params, "batch_key": dataset["keys"]["batch"], "cell_type_key": dataset["keys"].get("cell_type")}
 
 
-def _training_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {**params.get("training", {}), "seed": params["seed"], "device": params.get("device", "auto")}
+#: the keys of the ``aif`` parameters (after ``bind_dataset``)
+PARAMETERS = (
+    "layer", "embedding", "model", "plan", "training", "correction", "baselines", "baseline_options", "metrics",
+    "umap", "grid_search", "apply", "batch_key", "cell_type_key", "dataset",
+)  # fmt: skip
 
 
 def check_inputs(adata: ad.AnnData, params: dict[str, Any]) -> None:
-    """Batches, reference batch, cell types and baselines (obs and parameters only)."""
-    from omicsgen.models.aif import validate_batches
+    """Parameter sections, batches, reference batch, cell types and baselines (obs and
+    parameters only)."""
+    from omicsgen.models.aif import AIF, validate_batches
+    from omicsgen.models.aif_grid import GridSearchConfig
+    from omicsgen.models.baselines.integration import check_baselines
 
-    needs_bio = bool(params.get("metrics", {}).get("bio", True))
+    unknown = sorted(set(params) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"aif: unknown parameter(s) {unknown}; known: {sorted(PARAMETERS)} "
+            "(seed and device are in aif.training, reference_batch and n_samples in aif.correction)"
+        )
+    AIF.ModelConfig.from_params(params["model"], "aif.model")
+    AIF.PlanConfig.from_params(params["plan"], "aif.plan")
+    training = training_config(params)
+    GridSearchConfig.from_params(params["grid_search"], "aif.grid_search")
+    needs_bio = bool(params["metrics"]["bio"])
     validate_batches(
         adata,
         params["batch_key"],
-        int(params.get("training", {}).get("batch_size", 32)),
-        params.get("reference_batch"),
-        params.get("cell_type_key") if needs_bio else None,
+        training.batch_size,
+        params["correction"].get("reference_batch"),
+        params["cell_type_key"] if needs_bio else None,
     )
-    if needs_bio and not params.get("cell_type_key"):
+    if needs_bio and not params["cell_type_key"]:
         raise ValueError("aif: cell_type_key must be set when the biology metrics are asked for (metrics.bio)")
-    unknown = [b for b in params.get("baselines", []) if b not in BASELINES]
-    if unknown:
-        raise ValueError(f"aif: unknown baselines {unknown}; available: {sorted(BASELINES)}")
+    check_baselines(params["baselines"])
 
 
 def validate_inputs(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """Every bad input of the issue, before training: returns ``adata`` untouched."""
-    from omicsgen.models.aif import AIFConfig, model_input
+    """Every bad input, before training: a copy of ``adata`` registered for AIF (batch
+    column, input layer); ``adata`` itself is untouched."""
+    from omicsgen.models.aif import AIF
 
     check_inputs(adata, params)
-    model_input(adata, AIFConfig.from_params(params.get("model", {})))  # input layer exists
-    return adata
+    registered = adata.copy()
+    AIF.setup_anndata(registered, batch_key=params["batch_key"], layer=params["layer"])
+    return registered
 
 
-def train_model(adata: ad.AnnData, params: dict[str, Any]) -> tuple[Any, dict, dict]:
-    """Train AIF; returns the model (memory), its checkpoint and the training record."""
-    from omicsgen.models.aif import train_aif
-
-    model, result = train_aif(adata, params["batch_key"], params.get("model", {}), _training_params(params))
-    return model, model.checkpoint(), result.to_dict()
+def _sections(params: dict[str, Any]) -> dict[str, Any]:
+    return {name: params[name] for name in ("model", "plan", "training")}
 
 
-def correct_batches(model: Any, adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """Corrected expression in ``layers["aif_corrected"]``, latent in ``obsm["X_aif"]``."""
-    from omicsgen.models.aif import correct
+def training_config(params: dict[str, Any]):
+    """The ``training`` section with its defaults (seed and device of every step)."""
+    from omicsgen.models.aif import AIF
 
-    return correct(model, adata, params.get("reference_batch"), int(params.get("n_samples", 20)), params["seed"])
+    return AIF.TrainingConfig.from_params(params["training"])
+
+
+def train_model(adata: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
+    """Train AIF; returns its checkpoint and the training record."""
+    from omicsgen.models.aif import AIF
+
+    model = AIF(adata, **_sections(params))
+    result = model.train()
+    return model.checkpoint(), result.to_dict()
+
+
+def correct_batches(model: dict[str, Any], adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
+    """The saved model's correction of ``adata`` (genes matched by name, batches the model
+    knows): ``layers["aif_corrected"]``, latent in ``obsm["X_aif"]``."""
+    from omicsgen.models.aif import AIF
+
+    aif = AIF.from_checkpoint(model, device=training_config(params).device)
+    return aif.correct(adata, batch_key=params["batch_key"], **params["correction"])
 
 
 def aif_embedding(corrected: ad.AnnData, params: dict[str, Any]) -> np.ndarray:
     """What AIF is scored on: its latent (``latent``) or PCA of its corrected expression."""
-    from omicsgen.metrics.integration import uncorrected_pca
+    from omicsgen.metrics.integration import pca_embedding
 
-    kind = params.get("embedding", "latent")
+    kind = params["embedding"]
     if kind == "latent":
         return corrected.obsm["X_aif"]
     if kind == "corrected_pca":
-        view = ad.AnnData(corrected.layers["aif_corrected"], obs=corrected.obs)
-        return uncorrected_pca(view, params["batch_key"], None, int(params["metrics"].get("n_pcs", 50)), params["seed"])
+        return pca_embedding(corrected.layers["aif_corrected"], params["metrics"]["n_pcs"], training_config(params).seed)
     raise ValueError(f"aif embedding must be 'latent' or 'corrected_pca', got {kind!r}")
 
 
 def integration_embeddings(corrected: ad.AnnData, params: dict[str, Any]) -> dict[str, np.ndarray]:
     """Uncorrected PCA, the baselines and AIF on the same preprocessed cells."""
-    names = list(dict.fromkeys(["uncorrected", *params.get("baselines", [])]))
+    from omicsgen.models.baselines.integration import baseline_embeddings
+
+    names = list(dict.fromkeys(["uncorrected", *params["baselines"]]))
     embeddings = baseline_embeddings(
-        corrected, params["batch_key"], params.get("cell_type_key"), names,
-        n_pcs=int(params.get("metrics", {}).get("n_pcs", 50)), seed=params["seed"],
-        options=params.get("baseline_options"),
+        corrected, params["batch_key"], params["cell_type_key"], names,
+        n_pcs=params["metrics"]["n_pcs"], seed=training_config(params).seed, options=params["baseline_options"],
     )  # fmt: skip
     embeddings["aif"] = aif_embedding(corrected, params)
     return embeddings
@@ -96,21 +126,21 @@ def integration_embeddings(corrected: ad.AnnData, params: dict[str, Any]) -> dic
 
 def run_grid_searches(adata: ad.AnnData, params: dict[str, Any]) -> pd.DataFrame:
     """Grid search (one seed) and robust grid search (several seeds) as Dask tasks; one table."""
-    from omicsgen.models.aif_grid import expand_grid, run_grid
+    from omicsgen.models.aif_grid import GridSearchConfig, expand_grid, run_grid
 
-    search = params["grid_search"]
+    search = GridSearchConfig.from_params(params["grid_search"], "aif.grid_search")
     points = []
-    for name, seeds in (("grid", [params["seed"]]), ("robust", search.get("robust_seeds", []))):
-        grid = search.get(name) or {}
+    for name, grid, seeds in (
+        ("grid", search.grid, [training_config(params).seed]),
+        ("robust", search.robust, search.robust_seeds),
+    ):
         for point in expand_grid(grid, seeds) if grid and seeds else []:
             points.append({**point, "setting": f"{name}-{point['setting']}"})
     if not points:
         raise ValueError("aif grid_search: neither 'grid' nor 'robust' (with robust_seeds) defines any point")
     table = run_grid(
-        adata, points, params.get("model", {}), _training_params(params), params["batch_key"],
-        params.get("cell_type_key"), params.get("reference_batch"), int(params.get("n_samples", 20)),
-        score=bool(search.get("score", True)), scheduler_address=search.get("scheduler_address"),
-        n_workers=int(search.get("n_workers", 2)),
+        adata, points, _sections(params), params["correction"], params["cell_type_key"], score=search.score,
+        scheduler_address=search.scheduler_address, n_workers=search.n_workers,
     )  # fmt: skip
     table.insert(0, "search", table["setting"].str.split("-").str[0])
     return table
@@ -118,19 +148,18 @@ def run_grid_searches(adata: ad.AnnData, params: dict[str, Any]) -> pd.DataFrame
 
 def select_best_setting(table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     """Best setting of the robust search (the grid search if there is none)."""
-    from omicsgen.models.aif_grid import select_best
+    from omicsgen.models.aif_grid import GridSearchConfig, select_best
 
     robust = table[table["search"] == "robust"]
-    return select_best(robust if len(robust) else table, params["grid_search"].get("select_by", "train_loss"))
+    search = GridSearchConfig.from_params(params["grid_search"], "aif.grid_search")
+    return select_best(robust if len(robust) else table, search.select_by)
 
 
 def refit_best(adata: ad.AnnData, best: dict[str, Any], params: dict[str, Any]) -> tuple[dict, dict]:
     """Retrain the selected setting with its best seed; keep that model."""
-    from omicsgen.models.aif import train_aif
+    from omicsgen.models.aif import AIF
     from omicsgen.models.aif_grid import split_point_params
 
-    model_params, training = split_point_params(
-        best["params"], params.get("model", {}), _training_params(params), best["seed"]
-    )
-    model, result = train_aif(adata, params["batch_key"], model_params, training)
+    model = AIF(adata, **split_point_params(best["params"], _sections(params), best["seed"]))
+    result = model.train()
     return model.checkpoint(), {**result.to_dict(), "selection": best}

@@ -1,4 +1,5 @@
-"""``aif`` modelling pipeline and the ``aif_grid_search`` extra pipeline."""
+"""``aif`` modelling pipeline, the ``aif_grid_search`` extra pipeline and the ``aif_apply``
+template."""
 
 from __future__ import annotations
 
@@ -11,12 +12,7 @@ def create_pipeline(kind: str = "scrna_batches") -> Pipeline:
     return pipeline(
         [
             node(nodes.validate_inputs, ["model_input", "settings"], "checked_input", name="validate_inputs"),
-            node(
-                nodes.train_model,
-                ["checked_input", "settings"],
-                ["model", "checkpoint", "training"],
-                name="train",
-            ),
+            node(nodes.train_model, ["checked_input", "settings"], ["model", "training"], name="train"),
             node(nodes.correct_batches, ["model", "checked_input", "settings"], "corrected", name="correct"),
             node(nodes.integration_embeddings, ["corrected", "settings"], "embeddings", name="embed_methods"),
         ]
@@ -41,3 +37,9 @@ def create_grid_search_pipeline() -> Pipeline:
 
 def create_extra_pipelines(kind: str = "scrna_batches") -> dict[str, Pipeline]:
     return {"aif_grid_search": create_grid_search_pipeline()}
+
+
+def create_apply_pipeline(kind: str = "scrna_batches") -> Pipeline:
+    """A saved model (``model``) corrects the dataset's cells (``model_input``), whose
+    batches must be ones it was trained on; genes are matched by name → ``applied``."""
+    return pipeline([node(nodes.correct_batches, ["model", "model_input", "settings"], "applied", name="correct")])

@@ -15,23 +15,22 @@ def integration_metrics(
     """scib-metrics on every embedding (PCR against the uncorrected PCA): JSON + table."""
     from omicsgen.metrics.integration import scib_scores, scores_to_json
 
-    metrics = params.get("metrics", {})
+    metrics = params["metrics"]
     scores = scib_scores(
         corrected.obs, embeddings, params["batch_key"], params["cell_type_key"], embeddings["uncorrected"],
-        leiden=bool(metrics.get("leiden", False)), neighbors=metrics.get("neighbors", "pynndescent"),
-        skip=metrics.get("skip", []),
+        leiden=bool(metrics["leiden"]), neighbors=metrics["neighbors"], skip=metrics["skip"],
     )  # fmt: skip
     table = scores.reset_index()
     return scores_to_json(scores), table
 
 
 def umap_figure(embeddings: dict[str, np.ndarray], corrected: ad.AnnData, params: dict[str, Any]):
+    from omicsgen.pipelines.modelling.aif.nodes import training_config
     from omicsgen.plots.aif import layout_coordinates, umap_grid
 
-    layout = params.get("umap", {})
-    n_neighbors, method = int(layout.get("n_neighbors", 15)), layout.get("layout", "umap")
+    layout, seed = params["umap"], training_config(params).seed
     coordinates = {
-        name: layout_coordinates(e, params["seed"], n_neighbors, method) for name, e in embeddings.items()
+        name: layout_coordinates(e, seed, int(layout["n_neighbors"]), layout["layout"]) for name, e in embeddings.items()
     }
     return umap_grid(coordinates, corrected.obs, params["batch_key"], params["cell_type_key"])
 
