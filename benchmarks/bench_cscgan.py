@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from omicsgen.models.cscgan import CscganConfig, CscganPlan, build_modules
+from omicsgen.models.cscgan import Critic, CscganPlan, Generator, PlanConfig
 
 PRESETS = {
     # the CPU default of conf/base/parameters/cscgan.yml
@@ -41,11 +41,13 @@ def main() -> None:
     torch.manual_seed(0)
     plans, batches = {}, {}
     for name, preset in PRESETS.items():
-        config = CscganConfig(cell_types=[f"t{i}" for i in range(7)], **preset)
-        modules = build_modules(config)
-        plans[name] = CscganPlan(modules["generator"], modules["critic"], config, torch.ones(7) / 7, 100, args.batch_size)
-        n = args.batch_size * config.n_critic
-        batches[name] = {"x": torch.rand(n, config.n_genes) * 40, "y": torch.randint(0, 7, (n,))}
+        plan_config, n_genes = PlanConfig(), preset["n_genes"]  # the paper's optimiser settings
+        generator = Generator(n_genes, n_classes=7)
+        critic = Critic(n_genes, preset["critic_layers"], n_classes=7)
+        critic_input = preset.get("critic_input", "counts")
+        plans[name] = CscganPlan(generator, critic, plan_config, critic_input, torch.ones(7) / 7, 100, args.batch_size)
+        n = args.batch_size * plan_config.n_critic
+        batches[name] = {"x": torch.rand(n, n_genes) * 40, "y": torch.randint(0, 7, (n,))}
         one_step(plans[name], batches[name])  # warm-up
     timings = {name: {"wall": [], "cpu": []} for name in PRESETS}
     for _ in range(args.repeats):

@@ -13,7 +13,8 @@ import anndata as ad
 import torch
 
 from omicsgen.metrics.generation import evaluate_generation
-from omicsgen.models.cscgan import generate_cells, preprocess_counts, train_cscgan
+from omicsgen.models.cscgan import CscGAN
+from omicsgen.preprocessing.cscgan import preprocess_counts
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=300)
@@ -35,16 +36,18 @@ if not os.path.exists(path):
     cells.write_h5ad(path)
 cells = ad.read_h5ad(path)
 t0, w0 = time.process_time(), time.time()
-model, res = train_cscgan(cells, "cell_type", generator_steps=a.steps, batch_size=a.batch, seed=a.seed, device="cpu",
-    progress=False, critic_layers=tuple(int(x) for x in a.critic.split(",")), learning_rate=a.lr,
-    final_learning_rate=a.final_lr, critic_input="log1p", n_critic=a.ncritic)
+CscGAN.setup_anndata(cells, cell_type_key="cell_type")
+model = CscGAN(cells, model={"critic_layers": [int(x) for x in a.critic.split(",")], "critic_input": "log1p"},
+    plan={"learning_rate": a.lr, "final_learning_rate": a.final_lr, "n_critic": a.ncritic},
+    training={"generator_steps": a.steps, "batch_size": a.batch, "seed": a.seed, "device": "cpu", "progress": False})
+res = model.train()
 tt, tw = time.process_time() - t0, time.time() - w0
 labels = cells.obs["cell_type"].astype(str).to_numpy()
 out = {"args": vars(a), "train_cpu_s": tt, "train_wall_s": tw}
 def ev(tag):
     types = sorted(set(labels))
-    gen, glab = generate_cells(model, {t: 300 for t in types}, seed=a.seed, device="cpu")
-    m = evaluate_generation(cells.X.toarray(), labels, gen, glab, seed=0)
+    generated = model.generate({t: 300 for t in types}, seed=a.seed)
+    m = evaluate_generation(cells.X.toarray(), labels, generated.X.toarray(), generated.obs["cell_type"].astype(str).to_numpy(), seed=0)
     out[tag] = {"overall": round(m["overall"]["real_vs_generated"]["classifier_auc"], 3),
                 "control": round(m["overall"]["real_vs_real"]["classifier_auc"], 3),
                 **{t: round(v["real_vs_generated"]["classifier_auc"], 3) for t, v in m["per_cell_type"].items()}}
@@ -52,18 +55,18 @@ def ev(tag):
 ev("eval_bn")
 if a.recal:
     from omicsgen.models.cscgan import ConditionalBatchNorm
-    g = model.generator
+    g = model.modules["generator"]
     for m_ in g.modules():  # cumulative average over fresh batches of sampled labels
         if isinstance(m_, ConditionalBatchNorm):
             m_.norm.reset_running_stats()
             m_.norm.momentum = None
     g.train()
-    probs = torch.tensor(model.label_probabilities)
+    probs = torch.tensor(model.state["label_probabilities"])
     torch.manual_seed(1)
     with torch.no_grad():
         for _ in range(50):
             lab = torch.multinomial(probs, 512, replacement=True)
-            g(torch.randn(512, model.config.latent_dim), lab)
+            g(torch.randn(512, model.model_config.latent_dim), lab)
     ev("recal_bn")
 out["last_epoch"] = res.history[-1] if res.history else None
 print(json.dumps(out, default=str))

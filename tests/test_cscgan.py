@@ -23,17 +23,9 @@ from omicsgen.metrics.generation import (
     gene_statistic_correlations,
     mmd_rbf,
 )
-from omicsgen.models.cscgan import (
-    Critic,
-    CscganConfig,
-    CscganModel,
-    Generator,
-    assign_cell_types,
-    generate_cells,
-    preprocess_counts,
-    train_cscgan,
-)
+from omicsgen.models.cscgan import Critic, CscGAN, Generator, assign_cell_types
 from omicsgen.pipelines.modelling.cscgan import nodes as modelling_nodes
+from omicsgen.preprocessing.cscgan import preprocess_counts
 from omicsgen.preprocessing.validate import SOURCE_FILE_KEY, InputValidationError
 
 from .conftest import run_kedro
@@ -52,17 +44,35 @@ TINY = {"latent_dim": 8, "generator_layers": (16, 32), "critic_layers": (32, 16)
 
 
 @pytest.fixture(scope="module")
-def cells():
+def raw():
     from omicsgen.preprocessing import simulate_scrna_counts
 
     counts = simulate_scrna_counts(n_cells=240, n_genes=120, n_cell_types=3, n_batches=1, n_markers=10, n_response_genes=10, seed=3)
     counts.layers["counts"] = counts.X.copy()
-    return preprocess_counts(counts, library_size=20000)
+    return counts
+
+
+@pytest.fixture(scope="module")
+def cells(raw):
+    return preprocess_counts(raw, library_size=20000)
+
+
+def _model(cells, cell_type_key="cell_type", model=None, plan=None, **training) -> CscGAN:
+    """A tiny (cs)cGAN on a copy of ``cells`` (setup_anndata registers keys in the AnnData)."""
+    cells = cells.copy()
+    CscGAN.setup_anndata(cells, cell_type_key=cell_type_key)
+    training = {"generator_steps": 2, "batch_size": 16, "device": "cpu", **training}
+    return CscGAN(cells, model={**TINY, **(model or {})}, plan=plan, training=training)
+
+
+def _trained(cells, **kwargs) -> CscGAN:
+    model = _model(cells, **kwargs)
+    model.train()
+    return model
 
 
 def test_generator_output_has_library_size_and_is_non_negative():
-    config = CscganConfig(n_genes=50, cell_types=["a", "b"], library_size=1000, **TINY)
-    generator = Generator(config).eval()
+    generator = Generator(50, latent_dim=8, layers=(16, 32), library_size=1000, n_classes=2).eval()
     cells = generator(torch.randn(20, 8), torch.tensor([0, 1] * 10))
     assert cells.shape == (20, 50)
     assert torch.all(cells >= 0)
@@ -71,8 +81,7 @@ def test_generator_output_has_library_size_and_is_non_negative():
 
 def test_conditional_batch_norm_and_projection_use_the_label():
     torch.manual_seed(0)
-    config = CscganConfig(n_genes=30, cell_types=["a", "b"], **TINY)
-    generator, critic = Generator(config).eval(), Critic(config)
+    generator, critic = Generator(30, 8, (16, 32), n_classes=2).eval(), Critic(30, (32, 16), n_classes=2)
     for norm in generator.norms:  # per-class scale/shift, made different from their init
         torch.nn.init.normal_(norm.scale.weight)
         torch.nn.init.normal_(norm.shift.weight)
@@ -81,7 +90,7 @@ def test_conditional_batch_norm_and_projection_use_the_label():
     assert not torch.allclose(as_a, as_b)
     x = torch.rand(6, 30)
     assert not torch.allclose(critic(x, torch.zeros(6, dtype=torch.long)), critic(x, torch.ones(6, dtype=torch.long)))
-    unconditional = Critic(CscganConfig(n_genes=30, **TINY))
+    unconditional = Critic(30, (32, 16))
     assert unconditional.projection is None
     assert torch.allclose(unconditional(x, torch.zeros(6, dtype=torch.long)), unconditional(x))
 
@@ -116,40 +125,45 @@ def test_non_counts_are_rejected_naming_file_and_layer(value, message):
 
 
 def test_training_is_deterministic_and_generates_named_types(cells):
-    runs = [train_cscgan(cells, generator_steps=2, batch_size=16, seed=5, device="cpu", **TINY) for _ in range(2)]
-    (model, result), (again, _) = runs
+    (model, again) = (_trained(cells, seed=5) for _ in range(2))
+    result = model.training_result
     # 240 cells / (16 × 5 critic batches) = 3 generator steps per pass; 2 steps round up to one pass
     assert result.config["generator_steps"] == 3 == result.epochs_run * result.config["generator_steps_per_epoch"]
     history = result.history[-1]
     assert np.isfinite([history["train_critic_loss"], history["train_generator_loss"], history["train_wasserstein"]]).all()
     wanted = {"type_A": 4, "type_C": 3}
-    first, labels = generate_cells(model, wanted, seed=1, device="cpu")
-    second, _ = generate_cells(again, wanted, seed=1, device="cpu")
-    np.testing.assert_array_equal(first, second)
-    assert list(labels) == ["type_A"] * 4 + ["type_C"] * 3
-    restored = CscganModel.from_checkpoint(model.checkpoint())
-    np.testing.assert_array_equal(generate_cells(restored, wanted, seed=1, device="cpu")[0], first)
+    first, second = model.generate(wanted, seed=1), again.generate(wanted, seed=1)
+    np.testing.assert_array_equal(first.X.toarray(), second.X.toarray())
+    assert list(first.obs["cell_type"]) == ["type_A"] * 4 + ["type_C"] * 3 and first.obs["generated"].all()
+    assert list(first.var_names) == list(cells.var_names)
+    np.testing.assert_allclose(first.X.sum(1), 20000, rtol=1e-4)  # the library size, from preprocessing
+    every = model.generate(2)  # 2 of each type the model knows, with the training seed
+    assert list(every.obs["cell_type"]) == ["type_A", "type_A", "type_B", "type_B", "type_C", "type_C"]
+    np.testing.assert_array_equal(model.generate(2, cell_types=["type_C"]).X.toarray(), model.generate({"type_C": 2}).X.toarray())
     with pytest.raises(ValueError, match="type_9"):
-        generate_cells(model, {"type_9": 2}, device="cpu")
+        model.generate({"type_9": 2})
 
 
 def test_unconditional_scgan_generates_cells_labelled_by_nearest_real_cells(cells):
-    model, _ = train_cscgan(cells, cell_type_key=None, generator_steps=2, batch_size=16, device="cpu", **TINY)
-    assert not model.config.conditional and model.critic.projection is None
-    generated, labels = generate_cells(model, 12, device="cpu")
-    assert generated.shape == (12, cells.n_vars) and labels is None
-    assigned = assign_cell_types(cells.X.toarray(), cells.obs["cell_type"].astype(str), generated)
-    assert set(assigned) <= set(cells.obs["cell_type"])
-    restored = CscganModel.from_checkpoint(model.checkpoint())
-    np.testing.assert_array_equal(generate_cells(restored, 12, device="cpu")[0], generated)
+    model = _trained(cells, model={"conditional": False})
+    assert not model.conditional and model.modules["critic"].projection is None and model.cell_types == []
+    generated = model.generate({"type_A": 12})
+    assert generated.shape == (12, cells.n_vars)
+    expected = assign_cell_types(cells.X.toarray(), cells.obs["cell_type"].astype(str), generated.X.toarray())
+    assert list(generated.obs["cell_type"]) == list(expected) and set(expected) <= set(cells.obs["cell_type"])
+    assert model.generate(4).n_obs == 4 * cells.obs["cell_type"].nunique()  # 4 × every real type, in all
+    restored = CscGAN.from_checkpoint(model.checkpoint(), cells)
+    np.testing.assert_array_equal(restored.generate({"type_A": 12}).X.toarray(), generated.X.toarray())
+    with pytest.raises(ValueError, match="nearest real cells"):  # no reference cells to label by
+        CscGAN.from_checkpoint(model.checkpoint()).generate(3)
+    unlabelled = _trained(cells, cell_type_key=None).generate(5)  # registered without cell types
+    assert list(unlabelled.obs["cell_type"]) == ["unlabelled"] * 5
 
 
 def test_learning_rate_decays_exponentially_to_the_final_rate(cells):
     # 240 cells / (8 × 5) = 6 generator steps per pass; 18 steps = 3 passes
-    _, result = train_cscgan(
-        cells, generator_steps=18, batch_size=8, device="cpu", learning_rate=1e-3, final_learning_rate=1e-4, **TINY
-    )
-    rates = [row["train_learning_rate"] for row in result.history]
+    model = _trained(cells, plan={"learning_rate": 1e-3, "final_learning_rate": 1e-4}, generator_steps=18, batch_size=8)
+    rates = [row["train_learning_rate"] for row in model.training_result.history]
     expected = [np.mean([1e-3 * 0.1 ** (step / 18) for step in range(6 * e, 6 * e + 6)]) for e in range(3)]
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
@@ -160,11 +174,115 @@ def test_training_moves_generated_cells_towards_the_real_ones(cells):
     sizes = {str(t): int(n) for t, n in cells.obs["cell_type"].value_counts().items()}
     correlation = {}
     for steps in (2, 60):
-        model, _ = train_cscgan(cells, generator_steps=steps, batch_size=32, device="cpu", learning_rate=1e-3,
-                                final_learning_rate=1e-4, critic_input="log1p", **TINY)
-        generated, _ = generate_cells(model, sizes, device="cpu")
+        model = _trained(cells, model={"critic_input": "log1p"}, plan={"learning_rate": 1e-3, "final_learning_rate": 1e-4},
+                         generator_steps=steps, batch_size=32)
+        generated = model.generate(sizes).X.toarray()
         correlation[steps] = gene_statistic_correlations(real, generated)["mean_correlation"]
     assert correlation[60] > correlation[2] + 0.2
+
+
+def test_saved_model_loads_and_generates_identically(cells, tmp_path):
+    model = _trained(cells, seed=2)
+    before = model.generate(3, seed=4)
+    model.save(tmp_path / "cscgan")
+    loaded = CscGAN.load(tmp_path / "cscgan", adata=cells)
+    assert loaded.cell_types == model.cell_types == ["type_A", "type_B", "type_C"]
+    assert loaded.library_size == 20000.0 and loaded.var_names == list(cells.var_names)
+    after = loaded.generate(3, seed=4)
+    np.testing.assert_array_equal(after.X.toarray(), before.X.toarray())
+    assert list(after.obs["cell_type"]) == list(before.obs["cell_type"])
+    for name, module in model.modules.items():
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, loaded.modules[name].state_dict()[key])
+    # without data: the conditional model needs none to generate
+    np.testing.assert_array_equal(CscGAN.load(tmp_path / "cscgan").generate(3, seed=4).X.toarray(), before.X.toarray())
+
+
+def test_load_with_missing_genes_lists_them_and_fill_missing_fills_zeros(cells, raw, tmp_path, caplog):
+    model = _trained(cells, model={"conditional": False})
+    model.save(tmp_path / "scgan")
+    dropped = list(cells.var_names[:3])
+    with pytest.raises(InputValidationError, match=rf"3 of the model's {cells.n_vars} genes are missing: '{dropped[0]}'"):
+        CscGAN.load(tmp_path / "scgan", adata=cells[:, 3:].copy())
+    # reference cells normalised on the genes they have: the missing ones are zeros
+    partial = preprocess_counts(raw[:, [g for g in raw.var_names if g not in dropped]].copy(), min_cells_per_gene=0,
+                                genes=[g for g in cells.var_names if g not in dropped])
+    with pytest.raises(InputValidationError, match=f"'{dropped[0]}'"):
+        model.generate(4, reference=partial)
+    with caplog.at_level("WARNING"):
+        filled = model.generate(4, reference=partial, fill_missing=True)
+    assert "3 genes missing, filled with zeros" in caplog.text
+    assert filled.n_obs == 4 * partial.obs["cell_type"].nunique() and set(filled.obs["cell_type"]) <= set(cells.obs["cell_type"])
+
+
+def test_checkpoint_copies_weights_and_leaves_the_networks_on_their_device(cells):
+    model = _trained(cells)
+    checkpoint = model.checkpoint()
+    for name, module in model.modules.items():
+        live = module.state_dict()
+        assert all(p.device == model.device for p in module.parameters())
+        for key, saved in checkpoint["state_dict"][name].items():
+            assert saved.device.type == "cpu" and torch.equal(saved, live[key].cpu())
+            assert saved.untyped_storage().data_ptr() != live[key].untyped_storage().data_ptr()
+    assert checkpoint["state"]["library_size"] == 20000.0 and checkpoint["state"]["cell_types"] == model.cell_types
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_trains_and_generates_on_the_gpu(cells, tmp_path):
+    model = _trained(cells, device="cuda")
+    assert all(p.is_cuda for module in model.modules.values() for p in module.parameters())
+    checkpoint = model.checkpoint()
+    assert all(t.device.type == "cpu" for state in checkpoint["state_dict"].values() for t in state.values())
+    assert all(p.is_cuda for module in model.modules.values() for p in module.parameters())
+    model.save(tmp_path / "gpu")
+    on_gpu = model.generate(3, seed=1).X.toarray()
+    np.testing.assert_array_equal(CscGAN.load(tmp_path / "gpu", device="cuda").generate(3, seed=1).X.toarray(), on_gpu)
+    np.testing.assert_allclose(CscGAN.load(tmp_path / "gpu", device="cpu").generate(3, seed=1).X.toarray(), on_gpu,
+                               rtol=1e-3, atol=1e-2)
+
+
+def test_resumed_training_ends_as_an_uninterrupted_run(cells, tmp_path):
+    """A run killed after 2 of 3 passes resumes to the same weights (optimisers and the
+    learning rate's step count are restored with the networks)."""
+    steps = {"generator_steps": 9, "checkpoint_every": 2}  # 3 passes of 3 steps; checkpoint after pass 2
+    first = _model(cells, **steps)
+    first.checkpoint_dir = tmp_path
+    first.train()
+    resumed = _model(cells, **steps, resume=True)
+    resumed.checkpoint_dir = tmp_path
+    resumed.train()
+    history = resumed.training_result.history
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[:2] == first.training_result.history[:2]  # read back (wall times included), not retrained
+    assert resumed.training_result.config["generator_steps"] == 9
+    for name, module in first.modules.items():
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, resumed.modules[name].state_dict()[key]), (name, key)
+
+
+def test_reference_cells_of_the_training_data_are_the_training_cells(raw):
+    cells = preprocess_counts(raw, n_top_genes=60, min_cells_per_type=10)
+    model = _trained(cells, model={"conditional": False})
+    reference = model.reference_cells(raw, min_cells_per_type=10)
+    assert list(reference.obs_names) == list(cells.obs_names) and list(reference.var_names) == list(cells.var_names)
+    np.testing.assert_array_equal(reference.X.toarray(), cells.X.toarray())
+    np.testing.assert_array_equal(model.generate(3, reference=reference).X.toarray(), model.generate(3).X.toarray())
+    with pytest.raises(InputValidationError, match=f"genes are missing: '{cells.var_names[0]}'"):
+        model.reference_cells(raw[:, [g for g in raw.var_names if g != cells.var_names[0]]].copy())
+
+
+def test_sections_reject_unknown_keys_and_unscaled_cells(cells, raw):
+    with pytest.raises(ValueError, match="cscgan.model: unknown parameter.*'n_critic'"):
+        _model(cells, model={"n_critic": 3})
+    with pytest.raises(ValueError, match="generator_steps, not max_epochs"):
+        _model(cells, max_epochs=3)
+    with pytest.raises(ValueError, match="critic_input"):
+        _model(cells, model={"critic_input": "log2"})
+    counts = raw.copy()
+    counts.uns[SOURCE_FILE_KEY] = "raw.h5ad"
+    CscGAN.setup_anndata(counts, cell_type_key="cell_type", layer="counts")
+    with pytest.raises(InputValidationError, match="raw.h5ad: training cells must each total the library size"):
+        CscGAN(counts, model=TINY, training={"generator_steps": 1, "device": "cpu"}).train()
 
 
 def test_metrics_separate_matching_from_different_sets():
@@ -214,8 +332,7 @@ def test_augmentation_helpers():
 
 def _params(**overrides):
     params = {
-        "seed": 0,
-        "device": "cpu",
+        "training": {"device": "cpu"},
         "input": {"cell_type_key": "cell_type", "counts_layer": "counts"},
         "preprocessing": {"min_cells_per_type": 0},
         "generation": {"cell_types": None, "cells_per_type": 5},
@@ -292,6 +409,11 @@ def test_pipeline_end_to_end_in_test_env(kedro_project_copy):
     assert (out / "06_models/kang/cscgan/model.pt").exists()
     training = json.loads((out / "06_models/kang/cscgan/training.json").read_text())
     assert training["config"]["generator_steps"] >= 4
+    # cscgan_apply: the saved model generates cells_per_type of every type again, identically
+    run_kedro(kedro_project_copy, env="test", pipeline_names=["cscgan_apply"])
+    applied = ad.read_h5ad(out / "07_model_output/kang/cscgan_apply/applied.h5ad")
+    assert applied.obs["generated"].all() and list(applied.obs["cell_type"]) == list(generated.obs["cell_type"])
+    np.testing.assert_array_equal(applied.X.toarray(), generated.X.toarray())
 
 
 def test_pipeline_rejects_unknown_cell_type_and_writes_nothing(kedro_project_copy):

@@ -1,4 +1,4 @@
-"""cscgan modelling nodes: parameter dictionaries in, ``omicsgen.models.cscgan`` calls out."""
+"""cscgan modelling nodes: parameter sections in, :class:`omicsgen.models.cscgan.CscGAN` calls out."""
 
 from __future__ import annotations
 
@@ -53,13 +53,27 @@ def check_inputs(adata: ad.AnnData, params: dict[str, Any]) -> None:
             )
 
 
+def training_settings(params: dict[str, Any]):
+    """The ``training`` section as the model reads it (its defaults, e.g. seed and device)."""
+    from omicsgen.models.cscgan import CscGAN
+
+    return CscGAN.TrainingConfig.from_params(params["training"])
+
+
+def is_conditional(params: dict[str, Any]) -> bool:
+    """cscGAN (``model.conditional``, default from the model's section) or the unconditional scGAN."""
+    from omicsgen.models.cscgan import CscGAN
+
+    return CscGAN.ModelConfig.from_params(params["model"]).conditional
+
+
 def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     """Validate raw counts and requested cell types, then apply scGAN's preprocessing.
 
     Runs before any training: counts that are not counts, or a requested cell type that
     does not exist (or was excluded as too small), stop the run here.
     """
-    from omicsgen.models.cscgan import preprocess_counts
+    from omicsgen.preprocessing.cscgan import PREPROCESSING_KEY, preprocess_counts
 
     key = params["input"]["cell_type_key"]
     name = params["dataset"]["name"]
@@ -73,7 +87,7 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     cells = preprocess_counts(
         adata, counts_layer=params["input"]["counts_layer"], cell_type_key=key, **params["preprocessing"]
     )
-    excluded = cells.uns["cscgan_preprocessing"]["excluded_cell_types"]
+    excluded = cells.uns[PREPROCESSING_KEY]["excluded_cell_types"]
     for parameter, wanted in _requested_types(params).items():
         dropped = [t for t in wanted if t in excluded]
         if dropped:
@@ -85,18 +99,12 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
 
 
 def _train(cells: ad.AnnData, params: dict[str, Any], training: dict[str, Any]) -> tuple[dict, dict]:
-    from omicsgen.models.cscgan import train_cscgan
+    from omicsgen.models.cscgan import CscGAN
 
-    model_params = dict(params["model"])
-    conditional = model_params.pop("conditional", True)
-    model, result = train_cscgan(
-        cells,
-        cell_type_key=params["input"]["cell_type_key"] if conditional else None,
-        seed=params["seed"],
-        device=params["device"],
-        **training,
-        **model_params,
-    )
+    cells = cells.copy()  # setup_anndata registers its keys in the AnnData
+    CscGAN.setup_anndata(cells, cell_type_key=params["input"]["cell_type_key"])
+    model = CscGAN(cells, model=params["model"], plan=params["plan"], training=training)
+    result = model.train()
     return model.checkpoint(), result.to_dict()
 
 
@@ -105,50 +113,54 @@ def train_model(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
     return _train(cells, params, params["training"])
 
 
-def _generate(checkpoint: dict, reference: ad.AnnData, counts: dict[str, int], params: dict[str, Any], prefix: str):
-    from omicsgen.models.cscgan import (
-        CscganModel,
-        assign_cell_types,
-        generate_cells,
-        generated_anndata,
-    )
+def _load(checkpoint: dict, params: dict[str, Any]):
+    from omicsgen.models.cscgan import CscGAN
 
-    model = CscganModel.from_checkpoint(checkpoint)
-    cells, labels = generate_cells(model, counts, seed=params["seed"], device=params["device"])
-    if labels is None:  # unconditional scGAN: label generated cells by their nearest real cells
-        key = params["input"]["cell_type_key"]
-        labels = assign_cell_types(
-            reference.X.toarray(), reference.obs[key].astype(str).to_numpy(), cells, seed=params["seed"]
-        )
-    return generated_anndata(cells, labels, model.gene_names, prefix=prefix)
+    return CscGAN.from_checkpoint(checkpoint, device=training_settings(params).device)
+
+
+def _generate(model, reference: ad.AnnData | None, params: dict[str, Any]) -> ad.AnnData:
+    generation = params["generation"]
+    seed = training_settings(params).seed
+    return model.generate(generation["cells_per_type"], generation.get("cell_types"), seed=seed, reference=reference)
 
 
 def generate(checkpoint: dict, cells: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
-    """``generation.cells_per_type`` cells of each requested (default: every) cell type."""
-    key = params["input"]["cell_type_key"]
-    wanted = params["generation"].get("cell_types") or sorted(cells.obs[key].astype(str).unique())
-    n = int(params["generation"]["cells_per_type"])
-    return _generate(checkpoint, cells, {str(t): n for t in wanted}, params, "generated")
+    """``generation.cells_per_type`` cells of each requested (default: every) cell type;
+    the unconditional scGAN's cells are labelled by their nearest preprocessed real cells."""
+    return _generate(_load(checkpoint, params), cells, params)
+
+
+def generate_from_saved_model(checkpoint: dict, primary: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
+    """cscgan_apply: ``generation.cells_per_type`` cells of each requested (default: every)
+    type of a saved model. The unconditional scGAN's cells are labelled by the dataset's
+    own cells, preprocessed in the model's space (its genes, matched by name, and library size)."""
+    model = _load(checkpoint, params)
+    reference = None
+    if not model.conditional:
+        reference = model.reference_cells(primary, params["input"]["counts_layer"], **params["preprocessing"])
+    return _generate(model, reference, params)
 
 
 def split_for_augmentation(cells: ad.AnnData, params: dict[str, Any]) -> tuple[ad.AnnData, ad.AnnData]:
     """Held-out test split, and a training split in which the rare type is downsampled."""
     from omicsgen.metrics.augmentation import downsample_label, stratified_test_split
 
-    options = params["augmentation"]
+    options, seed = params["augmentation"], training_settings(params).seed
     rare = rare_cell_type(cells, params)
     labels = cells.obs[params["input"]["cell_type_key"]].astype(str).to_numpy()
-    test = stratified_test_split(labels, options["test_fraction"], seed=params["seed"])
+    test = stratified_test_split(labels, options["test_fraction"], seed=seed)
     train = cells[~test].copy()
     train.uns["cscgan_rare_cells_before_downsampling"] = int((labels[~test] == rare).sum())
     train.uns["cscgan_rare_cell_type"] = rare
-    kept = downsample_label(labels[~test], rare, options["fraction"], options["min_rare_cells"], params["seed"])
+    kept = downsample_label(labels[~test], rare, options["fraction"], options["min_rare_cells"], seed)
     return train[kept].copy(), cells[test].copy()
 
 
 def train_augmentation_model(train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
-    """A GAN trained on the downsampled training split only (no test cell is seen)."""
-    return _train(train, params, params["augmentation"]["training"])
+    """A GAN trained on the downsampled training split only (no test cell is seen);
+    ``augmentation.training`` overrides the ``training`` section."""
+    return _train(train, params, {**params["training"], **params["augmentation"]["training"]})
 
 
 def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
@@ -160,10 +172,11 @@ def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, A
     """
     options = params["augmentation"]
     rare = train.uns["cscgan_rare_cell_type"]
-    n = int(options.get("n_added") or train.uns["cscgan_rare_cells_before_downsampling"])
-    if params["model"].get("conditional", True):
-        return _generate(checkpoint, train, {rare: n}, params, "augmentation")
-    pool = _generate(checkpoint, train, {rare: n * int(options.get("unconditional_pool", 20))}, params, "augmentation")
+    n = int(options["n_added"] or train.uns["cscgan_rare_cells_before_downsampling"])
+    model, seed = _load(checkpoint, params), training_settings(params).seed
+    if model.conditional:
+        return model.generate({rare: n}, seed=seed, reference=train, prefix="augmentation")
+    pool = model.generate({rare: n * int(options["unconditional_pool"])}, seed=seed, reference=train, prefix="augmentation")
     return pool[np.flatnonzero(pool.obs["cell_type"].astype(str).to_numpy() == rare)[:n]].copy()
 
 
@@ -179,7 +192,7 @@ def rare_type_f1(train: ad.AnnData, test: ad.AnnData, generated: ad.AnnData, par
         test.obs[key].astype(str).to_numpy(),
         train.uns["cscgan_rare_cell_type"],
         np.asarray(generated.X.toarray()),
-        seed=params["seed"],
+        seed=training_settings(params).seed,
     )
     result["rare_cell_type"] = train.uns["cscgan_rare_cell_type"]
     result["fraction_kept"] = params["augmentation"]["fraction"]

@@ -9,6 +9,7 @@ import anndata as ad
 import numpy as np
 
 from omicsgen.metrics.degenerate import degenerate_settings
+from omicsgen.pipelines.modelling.cscgan.nodes import is_conditional, training_settings
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ def _dense(adata: ad.AnnData) -> np.ndarray:
 def evaluate_generated_cells(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]) -> dict[str, Any]:
     """Real-vs-generated metrics beside the real-vs-real control, overall and per cell type."""
     from omicsgen.metrics.generation import evaluate_generation, summary_table
+    from omicsgen.preprocessing.cscgan import PREPROCESSING_KEY
 
     key = params["input"]["cell_type_key"]
     result = evaluate_generation(
@@ -27,11 +29,11 @@ def evaluate_generated_cells(cells: ad.AnnData, generated: ad.AnnData, params: d
         cells.obs[key].astype(str).to_numpy(),
         _dense(generated),
         generated.obs["cell_type"].astype(str).to_numpy(),
-        seed=params["seed"],
+        seed=training_settings(params).seed,
         **params["evaluation"],
     )
     # types too small to condition on (preprocessing.min_cells_per_type), warned about there
-    result["excluded_cell_types"] = list(cells.uns["cscgan_preprocessing"]["excluded_cell_types"])
+    result["excluded_cell_types"] = list(cells.uns[PREPROCESSING_KEY]["excluded_cell_types"])
     result["n_genes"] = int(cells.n_vars)
     for row in summary_table(result):
         logger.info(
@@ -60,7 +62,7 @@ def collect_metrics(
     })  # fmt: skip
     return {
         "warnings": warnings,
-        "model": "cscGAN" if params["model"].get("conditional", True) else "scGAN",
+        "model": "cscGAN" if is_conditional(params) else "scGAN",
         "generation": generation,
         "augmentation": augmentation,
         "training": {"main": cost(training), "augmentation": cost(augmentation_training)},
@@ -76,8 +78,9 @@ def umap_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]
 
     key = params["input"]["cell_type_key"]
     both = np.vstack([_dense(cells), _dense(generated)])
-    pcs = ReferenceSpace.fit(both, seed=params["seed"]).transform(both)
-    embedding = umap.UMAP(n_neighbors=15, random_state=params["seed"]).fit_transform(pcs)
+    seed = training_settings(params).seed
+    pcs = ReferenceSpace.fit(both, seed=seed).transform(both)
+    embedding = umap.UMAP(n_neighbors=15, random_state=seed).fit_transform(pcs)
     labels = np.r_[cells.obs[key].astype(str).to_numpy(), generated.obs["cell_type"].astype(str).to_numpy()]
     flags = np.r_[np.zeros(cells.n_obs, bool), np.ones(generated.n_obs, bool)]
     return umap_overlay(embedding, labels, flags)
