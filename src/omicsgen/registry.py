@@ -259,3 +259,9 @@ def apply_model_source(method: str, dataset: str) -> str:
             f"{method}.apply.model_from is {source!r}, which datasets.yml does not declare; declared: {sorted(registry)}"
         )
     return str(source)
+
+
+def output_dir(layer: str, dataset: str, method: str) -> Path:
+    """Where a (dataset, method) run writes a layer's files, as the catalog places them."""
+    active_registry()
+    return _active[2] / "data" / layer / dataset / method

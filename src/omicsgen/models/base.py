@@ -236,9 +236,13 @@ class BaseModel:
         """Build ``self.modules`` and train them on ``self.adata``; return the record."""
         raise NotImplementedError
 
-    def train(self, **training: Any) -> TrainingResult:
+    def train(self, checkpoint_dir: str | Path | None = None, **training: Any) -> TrainingResult:
         """Train on the AnnData given at construction; ``training`` overrides the
-        ``training`` section (``max_epochs``, ``batch_size``, ``patience``, ``seed``, ``device``)."""
+        ``training`` section (``max_epochs``, ``batch_size``, ``patience``, ``seed``, ``device``,
+        ``checkpoint_every``, ``resume``). With ``checkpoint_dir``, a resumable checkpoint is
+        written there every ``checkpoint_every`` epochs (and resumed from with ``resume``)."""
+        if checkpoint_dir is not None:
+            self.checkpoint_dir = Path(checkpoint_dir)
         if training:
             self.training_config = self.TrainingConfig.from_params({**asdict(self.training_config), **training})
         self.training_result = self._train()

@@ -37,12 +37,13 @@ def resolve_parameters(
 ) -> dict[str, Any]:
     """``<method>`` parameters for one dataset: ``overrides.<dataset>`` merged over the
     method's defaults, then the dataset's keys bound by the method's ``bind_dataset``."""
-    from omicsgen.registry import spec_of
+    from omicsgen.registry import output_dir, spec_of
 
     spec = spec_of(dataset, entry).to_dict()
     overrides = dict(params.get("overrides") or {})
     merged = deep_merge({k: v for k, v in params.items() if k not in ("overrides", "datasets")}, overrides.get(dataset) or {})
-    return {**bind(merged, spec), "dataset": spec}
+    checkpoints = output_dir("06_models", dataset, method) / "checkpoints"
+    return {**bind(merged, spec), "dataset": spec, "checkpoint_dir": str(checkpoints)}
 
 
 def parameters_of(method: Method, dataset: str):

@@ -25,7 +25,7 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
 #: the keys of the ``aif`` parameters (after ``bind_dataset``)
 PARAMETERS = (
     "layer", "embedding", "model", "plan", "training", "correction", "baselines", "baseline_options", "metrics",
-    "umap", "grid_search", "apply", "batch_key", "cell_type_key", "dataset",
+    "umap", "grid_search", "apply", "batch_key", "cell_type_key", "dataset", "checkpoint_dir",
 )  # fmt: skip
 
 
@@ -86,7 +86,7 @@ def train_model(adata: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
     from omicsgen.models.aif import AIF
 
     model = AIF(adata, **_sections(params))
-    result = model.train()
+    result = model.train(checkpoint_dir=params["checkpoint_dir"])
     return model.checkpoint(), result.to_dict()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -98,19 +99,19 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
     return cells
 
 
-def _train(cells: ad.AnnData, params: dict[str, Any], training: dict[str, Any]) -> tuple[dict, dict]:
+def _train(cells: ad.AnnData, params: dict[str, Any], training: dict[str, Any], run: str) -> tuple[dict, dict]:
     from omicsgen.models.cscgan import CscGAN
 
     cells = cells.copy()  # setup_anndata registers its keys in the AnnData
     CscGAN.setup_anndata(cells, cell_type_key=params["input"]["cell_type_key"])
     model = CscGAN(cells, model=params["model"], plan=params["plan"], training=training)
-    result = model.train()
+    result = model.train(checkpoint_dir=Path(params["checkpoint_dir"]) / run)
     return model.checkpoint(), result.to_dict()
 
 
 def train_model(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
     """Train scGAN/cscGAN on all preprocessed cells → (checkpoint, training record)."""
-    return _train(cells, params, params["training"])
+    return _train(cells, params, params["training"], "main")
 
 
 def _load(checkpoint: dict, params: dict[str, Any]):
@@ -160,7 +161,7 @@ def split_for_augmentation(cells: ad.AnnData, params: dict[str, Any]) -> tuple[a
 def train_augmentation_model(train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
     """A GAN trained on the downsampled training split only (no test cell is seen);
     ``augmentation.training`` overrides the ``training`` section."""
-    return _train(train, params, {**params["training"], **params["augmentation"]["training"]})
+    return _train(train, params, {**params["training"], **params["augmentation"]["training"]}, "augmentation")
 
 
 def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:

@@ -72,7 +72,7 @@ def train(model_input: ad.AnnData, params: dict[str, Any]):
 
     NormAE.setup_anndata(model_input, **params["setup"])
     model = NormAE(model_input, model=params["model"], plan=params["plan"], training=params["training"])
-    result = model.train()
+    result = model.train(checkpoint_dir=params["checkpoint_dir"])
     checkpoint = model.checkpoint()
     config = {
         **checkpoint["config"],

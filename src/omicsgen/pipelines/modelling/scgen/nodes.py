@@ -7,6 +7,7 @@ on every cell except that type's stimulated cells, split train/validation by
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -70,7 +71,7 @@ def train_models(adata: ad.AnnData, held_out: list[str], params: dict[str, Any])
         train = _training_cells(adata, cell_type, params["keys"])
         ScGen.setup_anndata(train, **params["keys"])
         model = ScGen(train, params["model"], params["plan"], params["training"])
-        records[cell_type] = model.train().to_dict()
+        records[cell_type] = model.train(checkpoint_dir=Path(params["checkpoint_dir"]) / cell_type).to_dict()
         checkpoints[cell_type] = model.checkpoint()
     return checkpoints, records
 

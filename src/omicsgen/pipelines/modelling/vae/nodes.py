@@ -80,7 +80,7 @@ def train(features: ad.AnnData, settings: dict[str, Any]) -> tuple[dict, dict]:
     cells = features.copy()  # setup_anndata registers in uns: never in a node's input
     VAE.setup_anndata(cells, **setup_keys(settings))
     model = VAE(cells, settings["model"], settings["plan"], settings["training"])
-    result = model.train()
+    result = model.train(checkpoint_dir=settings["checkpoint_dir"])
     return model.checkpoint(), result.to_dict()
 
 
