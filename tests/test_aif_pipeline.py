@@ -27,7 +27,7 @@ def _run(project: Path, pipelines: list[str], runtime_params: dict | None = None
 
 
 def _outputs(project: Path) -> list[Path]:
-    return [p for layer in ("06_models", "07_model_output", "08_reporting") for p in (project / "data" / layer / "pbmc_batches" / "aif").glob("*")]
+    return [p for layer in ("06_models", "07_model_output", "08_reporting") for p in (project / "data" / "test" / layer / "pbmc_batches" / "aif").glob("*")]
 
 
 def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
@@ -53,9 +53,19 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert "100000" in text
     params.write_text(text)
     _run(project, ["aif", "aif_grid_search"])
+    # the run is one MLflow run, and every grid-search point a run nested in it
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'data' / 'test' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["omicsgen"])
+    parents = runs[runs["tags.kedro.pipeline"] == "aif,aif_grid_search"]
+    assert len(parents) == 1
+    nested = runs[runs["tags.mlflow.parentRunId"] == parents["run_id"].iloc[0]]
+    grid_points = pd.read_csv(project / "data" / "test" / "08_reporting" / "pbmc_batches" / "aif" / "grid_search.csv")
+    assert len(nested) == len(grid_points) >= 4
     _run(project, ["aif_apply"])  # reads the checkpoint the aif run saved
 
-    reporting = project / "data" / "08_reporting" / "pbmc_batches" / "aif"
+    reporting = project / "data" / "test" / "08_reporting" / "pbmc_batches" / "aif"
     metrics = json.loads((reporting / "metrics.json").read_text())
     assert set(metrics) == {"uncorrected", "combat", "harmony", "scgen", "aif"}
     for scores in metrics.values():
@@ -70,18 +80,18 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     assert metrics["combat"]["Batch correction"] > metrics["uncorrected"]["Batch correction"]
     for name in ("umap.png", "metrics_table.png", "metrics.csv"):
         assert (reporting / name).stat().st_size > 0
-    assert (project / "data" / "06_models" / "pbmc_batches" / "aif" / "aif.pt").exists()
-    training = json.loads((project / "data" / "06_models" / "pbmc_batches" / "aif" / "training.json").read_text())
+    assert (project / "data" / "test" / "06_models" / "pbmc_batches" / "aif" / "aif.pt").exists()
+    training = json.loads((project / "data" / "test" / "06_models" / "pbmc_batches" / "aif" / "training.json").read_text())
     assert training["epochs_run"] == 2 and training["config"]["seed"] == 0
 
     import anndata as ad
     import numpy as np
 
-    corrected = ad.read_h5ad(project / "data" / "07_model_output" / "pbmc_batches" / "aif" / "corrected.h5ad")
+    corrected = ad.read_h5ad(project / "data" / "test" / "07_model_output" / "pbmc_batches" / "aif" / "corrected.h5ad")
     assert corrected.layers["aif_corrected"].shape == corrected.shape
     assert corrected.obsm["X_aif"].shape[1] == 8
     # aif_apply: the saved model (weights_only) corrects the same cells to the same numbers.
-    applied = ad.read_h5ad(project / "data" / "07_model_output" / "pbmc_batches" / "aif_apply" / "applied.h5ad")
+    applied = ad.read_h5ad(project / "data" / "test" / "07_model_output" / "pbmc_batches" / "aif_apply" / "applied.h5ad")
     np.testing.assert_array_equal(applied.layers["aif_corrected"], corrected.layers["aif_corrected"])
     np.testing.assert_array_equal(applied.obsm["X_aif"], corrected.obsm["X_aif"])
 
@@ -101,6 +111,6 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     best = json.loads((reporting / "grid_best_setting.json").read_text())
     medians = robust.groupby("setting")["train_loss"].median()
     assert best["setting"] == medians.idxmin() and best["selected_by"] == "train_loss"
-    refit = json.loads((project / "data" / "06_models" / "pbmc_batches" / "aif" / "grid_best_training.json").read_text())
+    refit = json.loads((project / "data" / "test" / "06_models" / "pbmc_batches" / "aif" / "grid_best_training.json").read_text())
     assert refit["selection"]["seed"] == best["seed"]
-    assert (project / "data" / "06_models" / "pbmc_batches" / "aif" / "grid_best.pt").exists()
+    assert (project / "data" / "test" / "06_models" / "pbmc_batches" / "aif" / "grid_best.pt").exists()

@@ -390,7 +390,7 @@ def test_missing_counts_stop_before_training(simulated_counts):
 
 def test_pipeline_end_to_end_in_test_env(kedro_project_copy):
     run_kedro(kedro_project_copy, env="test", pipeline_names=["cscgan"])
-    out = kedro_project_copy / "data"
+    out = kedro_project_copy / "data" / "test"
     generated = ad.read_h5ad(out / "07_model_output/kang/cscgan/generated.h5ad")
     assert generated.obs["generated"].all()
     types = set(generated.obs["cell_type"])
@@ -421,8 +421,8 @@ def test_pipeline_rejects_unknown_cell_type_and_writes_nothing(kedro_project_cop
     params.write_text(params.read_text().replace("generation: {cells_per_type: 30}", "generation: {cells_per_type: 30, cell_types: [Megakaryocyte]}"))
     with pytest.raises(InputValidationError, match="Megakaryocyte"):
         run_kedro(kedro_project_copy, env="test", pipeline_names=["cscgan"])
-    assert not (kedro_project_copy / "data/06_models/kang/cscgan").exists()
+    assert not (kedro_project_copy / "data/test/06_models/kang/cscgan").exists()
     # only the data description (written before the cells are prepared) may be there: no results
-    reporting = kedro_project_copy / "data/08_reporting/kang/cscgan"
+    reporting = kedro_project_copy / "data/test/08_reporting/kang/cscgan"
     assert not reporting.exists() or {p.name for p in reporting.iterdir()} <= {"data.json"}
-    assert not (kedro_project_copy / "data/07_model_output/kang/cscgan").exists()
+    assert not (kedro_project_copy / "data/test/07_model_output/kang/cscgan").exists()

@@ -31,7 +31,7 @@ def _engineered(project: Path) -> list[str]:
 
 
 def _written(project: Path, dataset: str) -> list[Path]:
-    return sorted(p for layer in LAYERS for p in (project / "data" / layer / dataset).glob("*"))
+    return sorted(p for layer in LAYERS for p in (project / "data" / "test" / layer / dataset).glob("*"))
 
 
 def test_registry_offers_the_documented_pipelines():
@@ -49,9 +49,9 @@ def test_data_engineering_end_to_end(kedro_project_copy):
     project = kedro_project_copy
     run_kedro(project, pipeline_names=["data_engineering"])
     for dataset in _engineered(project):
-        assert (project / "data" / "05_model_input" / dataset / "model_input.h5ad").is_file()
+        assert (project / "data" / "test" / "05_model_input" / dataset / "model_input.h5ad").is_file()
 
-    kang = ad.read_h5ad(project / "data" / "05_model_input" / "kang" / "model_input.h5ad")
+    kang = ad.read_h5ad(project / "data" / "test" / "05_model_input" / "kang" / "model_input.h5ad")
     # conf/test subsamples to ~400 cells, keeping every cell type
     assert 380 <= kang.n_obs <= 420 and kang.obs["cell_type"].nunique() == 7
     assert set(kang.obs["split"]) == {"train", "validation"}
@@ -74,13 +74,13 @@ def test_data_engineering_end_to_end(kedro_project_copy):
     assert set(held.obs["cell_type"]) == {"CD4T"} and set(held.obs["condition"]) == {"stimulated"}
     assert held.n_obs + train.n_obs == kang.n_obs
 
-    pbmc = ad.read_h5ad(project / "data" / "05_model_input" / "pbmc_batches" / "model_input.h5ad")
+    pbmc = ad.read_h5ad(project / "data" / "test" / "05_model_input" / "pbmc_batches" / "model_input.h5ad")
     assert pbmc.obs["batch"].nunique() == 3 and pbmc.var["highly_variable"].any()
 
-    mtbls = ad.read_h5ad(project / "data" / "05_model_input" / "mtbls79" / "model_input.h5ad")
+    mtbls = ad.read_h5ad(project / "data" / "test" / "05_model_input" / "mtbls79" / "model_input.h5ad")
     assert mtbls.n_obs == 172 and mtbls.obs["is_qc"].sum() == 38
     np.testing.assert_allclose(mtbls.X.mean(axis=0), 0, atol=1e-8)
-    primary = ad.read_h5ad(project / "data" / "03_primary" / "mtbls79" / "primary.h5ad")
+    primary = ad.read_h5ad(project / "data" / "test" / "03_primary" / "mtbls79" / "primary.h5ad")
     assert not np.isnan(primary.X).any()
 
 

@@ -38,7 +38,7 @@ def test_every_cell_method_runs_on_10k_cells_with_counts_in_x(kedro_project_copy
     )
     run_kedro(project)
 
-    reporting = project / "data" / "08_reporting"
+    reporting = project / "data" / "test" / "08_reporting"
     for dataset, method in [
         ("big_perturbation", "scgen"), ("big_perturbation", "cscgan"),
         ("big_perturbation", "vae"), ("big_batches", "aif"),
@@ -51,7 +51,7 @@ def test_every_cell_method_runs_on_10k_cells_with_counts_in_x(kedro_project_copy
         assert described["counts_from"] == "X"
     vae = json.loads((reporting / "big_perturbation" / "vae" / "metrics.json").read_text())
     assert vae["n_samples"] >= N_CELLS * 0.99 and 0 <= vae["vae"]["leiden"]["ari"] <= 1
-    model_input = ad.read_h5ad(project / "data" / "05_model_input" / "big_perturbation" / "model_input.h5ad")
+    model_input = ad.read_h5ad(project / "data" / "test" / "05_model_input" / "big_perturbation" / "model_input.h5ad")
     assert model_input.layers["counts"].max() > 1  # counts found in X and kept beside the normalised X
     page = (reporting / "report.html").read_text()
     for section in ("scgen-big_perturbation", "cscgan-big_perturbation", "vae-big_perturbation", "aif-big_batches"):

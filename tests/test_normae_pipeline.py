@@ -44,7 +44,7 @@ def declare_tables(project: Path, data: pd.DataFrame, info: pd.DataFrame) -> Pat
 def written(project: Path) -> list[Path]:
     """Models and results (the data description, data.json, may be written before a check fails)."""
     return [p for layer in ("06_models", "07_model_output", "08_reporting") for dataset in (DATASET, "mtbls79")
-            for p in (project / "data" / layer / dataset / "normae").glob("*") if p.name != "data.json"]
+            for p in (project / "data" / "test" / layer / dataset / "normae").glob("*") if p.name != "data.json"]
 
 
 def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy):
@@ -52,12 +52,12 @@ def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy)
     project = declare_tables(kedro_project_copy, data, info)
     run_kedro(project, pipeline_names=["normae"])
 
-    output = project / "data" / "07_model_output" / DATASET / "normae"
+    output = project / "data" / "test" / "07_model_output" / DATASET / "normae"
     assert all((output / name).exists() for name in OUTPUTS)
-    assert (project / "data" / "06_models" / DATASET / "normae" / "normae.pt").exists()
-    assert all((project / "data" / "08_reporting" / DATASET / "normae" / name).exists() for name in REPORTS)
+    assert (project / "data" / "test" / "06_models" / DATASET / "normae" / "normae.pt").exists()
+    assert all((project / "data" / "test" / "08_reporting" / DATASET / "normae" / name).exists() for name in REPORTS)
     # only the declared dataset ran: the shipped MTBLS79 is switched off
-    assert not any((project / "data" / layer / "mtbls79").exists() for layer in ("05_model_input", "07_model_output"))
+    assert not any((project / "data" / "test" / layer / "mtbls79").exists() for layer in ("05_model_input", "07_model_output"))
 
     ori = pd.read_csv(output / "Ori.csv").set_index("feature")
     rec_nobe = pd.read_csv(output / "Rec_nobe.csv").set_index("feature")
@@ -79,20 +79,20 @@ def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy)
     assert 1 <= stop["adversarial_epoch"] <= 3 and stop["training_seconds"] > 0
     assert json.loads((output / "config.json").read_text())["batches"] == ["1", "2", "3"]
 
-    report = json.loads((project / "data" / "08_reporting" / DATASET / "normae" / "metrics.json").read_text())
+    report = json.loads((project / "data" / "test" / "08_reporting" / DATASET / "normae" / "metrics.json").read_text())
     assert report["class_labels"] == ["case", "control"]
     assert set(report["metrics"]) == {"uncorrected", "combat", "normae"}
     for values in report["metrics"].values():
         assert set(values) == {"qc_pca_distance", "qc_correlation", "median_qc_rsd", "batch_accuracy", "class_auc"}
         assert all(np.isfinite(v) for v in values.values())
 
-    training = json.loads((project / "data" / "06_models" / DATASET / "normae" / "training.json").read_text())
+    training = json.loads((project / "data" / "test" / "06_models" / DATASET / "normae" / "training.json").read_text())
     assert training["epochs_run"] == 3 + 2 + 3 and training["best_epoch"] == stop["selected_epoch"]
     assert training["config"]["seed"] == 0 and len(training["history"]) == len(history)
 
     # apply alone: the saved checkpoint, read back from 06_models, gives the same data
     run_kedro(project, pipeline_names=["normae_apply"])
-    applied = project / "data" / "07_model_output" / DATASET / "normae_apply"
+    applied = project / "data" / "test" / "07_model_output" / DATASET / "normae_apply"
     pd.testing.assert_frame_equal(pd.read_csv(applied / "applied.csv").set_index("feature"), rec_nobe)
     assert (applied / "applied.h5ad").exists()
 

@@ -134,3 +134,61 @@ def test_two_declared_datasets_get_their_own_namespaces_and_paths(kedro_project_
     vae = built["vae"].pipeline
     assert {n.namespace for n in vae.nodes} == {"kang.vae", "second.vae", "simulated_metagenome.vae"}
     assert {"kang.vae.metrics", "second.vae.metrics"} <= vae.all_outputs()
+
+
+def test_a_test_environment_run_leaves_the_base_outputs_byte_identical(kedro_project_copy):
+    """Each environment writes under its own data root (globals.yml): data/ and data/test/."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project = kedro_project_copy
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="base") as session:
+        session.run(pipeline_names=["data_engineering"], namespaces=["mtbls79"])
+    base = {
+        path: path.read_bytes()
+        for path in sorted((project / "data").rglob("*"))
+        if path.is_file() and "01_raw" not in path.parts
+    }
+    assert any("05_model_input" in str(path) for path in base) and not (project / "data" / "test").exists()
+    run_kedro(project, pipeline_names=["data_engineering"], namespaces=["mtbls79"])
+    assert (project / "data" / "test" / "05_model_input" / "mtbls79" / "model_input.h5ad").is_file()
+    assert {path: path.read_bytes() for path in base} == base
+
+
+def test_a_test_environment_run_is_one_mlflow_run_with_parameters_and_metrics(kedro_project_copy):
+    import mlflow
+
+    run_kedro(kedro_project_copy, pipeline_names=["normae"])
+    store = kedro_project_copy / "data" / "test" / "mlflow.db"
+    assert store.is_file()
+    mlflow.set_tracking_uri(f"sqlite:///{store}")
+    runs = mlflow.search_runs(experiment_names=["omicsgen"])
+    assert len(runs) == 1 and runs["status"].tolist() == ["FINISHED"]
+    run = runs.iloc[0]
+    assert run["tags.kedro.env"] == "test" and run["tags.runs"] == "mtbls79.normae"
+    assert run["params.normae.training.seed"] == "0"
+    assert 0 < run["metrics.mtbls79.normae.metrics.normae.qc_pca_distance"]
+    history = mlflow.tracking.MlflowClient().get_metric_history(run.run_id, "mtbls79.normae.training.train_reconstruction")
+    assert len(history) >= 3 and sorted({m.step for m in history}) == [m.step for m in history]
+    artifacts = mlflow.tracking.MlflowClient().list_artifacts(run.run_id, "models/mtbls79.normae")
+    assert [a.path.rsplit("/", 1)[-1] for a in artifacts] == ["normae.pt"]
+
+
+def test_an_unreachable_tracking_server_warns_and_records_locally(kedro_project_copy, caplog):
+    import mlflow
+
+    with caplog.at_level(logging.WARNING):
+        _run_with_params(kedro_project_copy, {"runtime": {"tracking": {"uri": "http://127.0.0.1:9"}}})
+    assert "http://127.0.0.1:9 cannot be reached" in caplog.text
+    mlflow.set_tracking_uri(f"sqlite:///{kedro_project_copy / 'data' / 'test' / 'mlflow.db'}")
+    assert len(mlflow.search_runs(experiment_names=["omicsgen"])) == 1
+
+
+def _run_with_params(project, params):
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="test", runtime_params=params) as session:
+        session.run(pipeline_names=["data_engineering"], namespaces=["mtbls79"])

@@ -436,7 +436,7 @@ def test_genes_differing_from_training_are_rejected(perturbation_data):
 def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy):
     project = kedro_project_copy
     run_kedro(project, env="test", pipeline_names=["scgen"])
-    reporting = project / "data" / "08_reporting" / "kang" / "scgen"
+    reporting = project / "data" / "test" / "08_reporting" / "kang" / "scgen"
     metrics = json.loads((reporting / "metrics.json").read_text())
     entry = metrics["held_out"]["CD4T"]
     assert set(entry["methods"]) == {"scgen", "gene_arithmetic", "pca_arithmetic", "null"}
@@ -447,9 +447,9 @@ def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy)
         assert (reporting / f"{figure}.png").stat().st_size > 10_000
     timings = json.loads((reporting / "timings.json").read_text())
     assert timings["CD4T"]["seconds_per_epoch"] > 0 and timings["CD4T"]["peak_memory_mb"] > 0
-    predictions = ad.read_h5ad(project / "data" / "07_model_output" / "kang" / "scgen" / "predictions.h5ad")
+    predictions = ad.read_h5ad(project / "data" / "test" / "07_model_output" / "kang" / "scgen" / "predictions.h5ad")
     assert set(predictions.obs["held_out"]) == {"CD4T"} and "X_scgen" in predictions.obsm
-    assert (project / "data" / "06_models" / "kang" / "scgen" / "model.pt").exists()
+    assert (project / "data" / "test" / "06_models" / "kang" / "scgen" / "model.pt").exists()
 
     # same seed → byte-identical metrics (re-run modelling + reporting on the saved inputs)
     first = (reporting / "metrics.json").read_bytes()
@@ -458,10 +458,10 @@ def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy)
     assert (reporting / "metrics.json").read_bytes() == first
 
     # the saved checkpoint is {held-out type: ScGen.checkpoint()}; scgen_apply predicts with it
-    checkpoints = TorchCheckpointDataset(filepath=str(project / "data" / "06_models" / "kang" / "scgen" / "model.pt")).load()
+    checkpoints = TorchCheckpointDataset(filepath=str(project / "data" / "test" / "06_models" / "kang" / "scgen" / "model.pt")).load()
     assert set(checkpoints) == {"CD4T"} and ScGen.from_checkpoint(checkpoints["CD4T"]).delta.shape == (20,)
     run_kedro(project, env="test", pipeline_names=["scgen_apply"])
-    applied = ad.read_h5ad(project / "data" / "07_model_output" / "kang" / "scgen_apply" / "applied.h5ad")
+    applied = ad.read_h5ad(project / "data" / "test" / "07_model_output" / "kang" / "scgen_apply" / "applied.h5ad")
     np.testing.assert_array_equal(applied.X, predictions.X)
 
 
@@ -473,5 +473,5 @@ def test_kedro_run_with_unknown_held_out_type_fails_before_training(kedro_projec
     # data engineering, the model input when the pipeline's own check does
     with pytest.raises(InputValidationError, match=r"(kang_pbmc_ifnb|model_input)\.h5ad.*'Neuron' not found"):
         run_kedro(project, env="test", pipeline_names=["scgen"])
-    assert not (project / "data" / "06_models" / "kang" / "scgen").exists()
-    assert not (project / "data" / "07_model_output" / "kang" / "scgen").exists()
+    assert not (project / "data" / "test" / "06_models" / "kang" / "scgen").exists()
+    assert not (project / "data" / "test" / "07_model_output" / "kang" / "scgen").exists()

@@ -38,13 +38,13 @@ NUMBER = r"-?\d[\d,]*\.?\d*(?:e[-+]?\d+)?"
 
 
 def test_report_has_a_section_per_run_with_its_numbers(default_run):
-    page = (default_run / "data" / "08_reporting" / "report.html").read_text()
+    page = (default_run / "data" / "test" / "08_reporting" / "report.html").read_text()
     runs = expected_runs(default_run)
     for method, dataset in runs:
         run = f"{method}-{dataset}"
         section = re.search(rf'<section class="method[^"]*" id="{run}"[^>]*>(.*?)</section>', page, re.S)
         assert section, f"no section for {run}"
-        metrics_file = default_run / "data" / "08_reporting" / dataset / method / "metrics.json"
+        metrics_file = default_run / "data" / "test" / "08_reporting" / dataset / method / "metrics.json"
         assert metrics_file.is_file(), f"{run} wrote no metrics.json"
         assert "Not run" not in section.group(1)
         assert "<img" in section.group(1), f"{run} section has no figure"
@@ -68,7 +68,7 @@ def test_report_renders_in_headless_chromium(default_run):
 
     from tests.test_viz import CHROMIUM_ARGS, chromium_path
 
-    report = default_run / "data" / "08_reporting" / "report.html"
+    report = default_run / "data" / "test" / "08_reporting" / "report.html"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})

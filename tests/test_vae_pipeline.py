@@ -48,7 +48,7 @@ def test_bad_feature_table_stops_the_run_before_training(kedro_project_copy, cor
     with pytest.raises(Exception, match=message):
         run_kedro(kedro_project_copy, pipeline_names=["vae"])
     # nothing of the cell embedding was written
-    data = kedro_project_copy / "data"
+    data = kedro_project_copy / "data" / "test"
     for output in ("06_models/cells/vae/model.pt", "06_models/cells/vae/training.json",
                    "07_model_output/cells/vae/embedding.h5ad", "08_reporting/cells/vae/metrics.json"):
         assert not (data / output).exists()
@@ -58,13 +58,13 @@ def test_a_typo_in_a_vae_section_stops_the_run_before_any_node(kedro_project_cop
     (kedro_project_copy / "conf" / "test" / "parameters" / "vae.yml").write_text("vae:\n  cells:\n    plan: {betta: 2.0}\n")
     with pytest.raises(ValueError, match=r"vae.cells.plan: unknown parameter\(s\) \['betta'\]"):
         run_kedro(kedro_project_copy, pipeline_names=["vae"])
-    assert not (kedro_project_copy / "data" / "02_intermediate").exists()
-    assert not (kedro_project_copy / "data" / "06_models").exists()
+    assert not (kedro_project_copy / "data" / "test" / "02_intermediate").exists()
+    assert not (kedro_project_copy / "data" / "test" / "06_models").exists()
 
 
 def test_vae_pipeline_end_to_end(kedro_project_copy):
     run_kedro(kedro_project_copy, pipeline_names=["vae"])
-    data = kedro_project_copy / "data"
+    data = kedro_project_copy / "data" / "test"
     embedding = ad.read_h5ad(data / "07_model_output" / "kang" / "vae" / "embedding.h5ad")
     assert embedding.n_obs == 400  # conf/test subsamples kang
     assert embedding.obsm["X_vae"].shape == (400, 8) and embedding.obsm["X_pca"].shape == (400, 50)

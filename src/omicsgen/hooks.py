@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from kedro.framework.hooks import hook_impl
+from kedro.io import DatasetError
 
 from omicsgen.preprocessing.validate import SOURCE_FILE_KEY
 
@@ -35,7 +36,8 @@ class DatasetRegistryHook:
 
         parameters = context.config_loader["parameters"]
         specs = registry.parse_registry(parameters.get("datasets"), context.project_path)
-        if registry.activate(specs, parameters, context.project_path):
+        data_root = context.config_loader["globals"].get("data_root", "data")
+        if registry.activate(specs, parameters, context.project_path, data_root):
             # The project's pipelines are built once per process from the registry: a run
             # whose registry differs (another environment or project) needs them rebuilt.
             requested = pipelines._requested_pipelines
@@ -50,7 +52,10 @@ class ThreadsHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         from omicsgen.models.runtime import set_threads
 
-        runtime = catalog.load("params:runtime") if "params:runtime" in catalog else {}
+        try:
+            runtime = catalog.load("params:runtime")
+        except DatasetError:  # a project configured before runtime.yml existed
+            runtime = {}
         set_threads(runtime.get("threads", "auto"))
 
 

@@ -166,14 +166,20 @@ def parse_registry(entries: Mapping[str, Any] | None, project_path: Path | str) 
 # built; outside a run (``kedro registry list``, ``kedro viz``) it is read from the project
 # in the working directory.
 _active: tuple[dict[str, DatasetSpec], dict[str, Any], Path] | None = None
+#: the environment's output root (``data_root`` in globals.yml), relative to the project
+_data_root: str = "data"
 
 
 def activate(
-    specs: dict[str, DatasetSpec], parameters: Mapping[str, Any] | None = None, project_path: Path | str = "."
+    specs: dict[str, DatasetSpec],
+    parameters: Mapping[str, Any] | None = None,
+    project_path: Path | str = ".",
+    data_root: str | None = None,
 ) -> bool:
     """Make ``specs`` the registry in force; True when that changed it or the methods'
     ``datasets`` parameters."""
-    global _active
+    global _active, _data_root
+    _data_root = str(data_root or "data")
     selection = {
         k: {"datasets": v.get("datasets"), "apply": dict(v.get("apply") or {})}
         for k, v in (parameters or {}).items()
@@ -211,13 +217,13 @@ def read_parameters(project_path: Path | str | None = None, env: str | None = No
     loader = OmegaConfigLoader(
         conf_source=str(root / "conf"), env=env or os.environ.get("KEDRO_ENV") or "local", **args
     )
-    return root, loader["parameters"]
+    return root, {**loader["parameters"], "_data_root": loader["globals"].get("data_root", "data")}
 
 
 def activate_project(project_path: Path | str | None = None, env: str | None = None) -> dict[str, DatasetSpec]:
     """Put a project's registry (base + ``env``) in force, as a Kedro run of it would."""
     root, parameters = read_parameters(project_path, env)
-    activate(parse_registry(parameters.get("datasets"), root), parameters, root)
+    activate(parse_registry(parameters.get("datasets"), root), parameters, root, parameters["_data_root"])
     return dict(_active[0])
 
 
@@ -261,7 +267,12 @@ def apply_model_source(method: str, dataset: str) -> str:
     return str(source)
 
 
+def data_root() -> Path:
+    """The environment's output root (globals.yml ``data_root``), absolute."""
+    active_registry()
+    return _active[2] / _data_root
+
+
 def output_dir(layer: str, dataset: str, method: str) -> Path:
     """Where a (dataset, method) run writes a layer's files, as the catalog places them."""
-    active_registry()
-    return _active[2] / "data" / layer / dataset / method
+    return data_root() / layer / dataset / method

@@ -7,8 +7,13 @@ from omicsgen.hooks import (
     RunSummaryHook,
     ThreadsHook,
 )
+from omicsgen.tracking import MlflowTrackingHook
 
-HOOKS = (DatasetRegistryHook(), ThreadsHook(), PreflightHook(), RecordSourceFileHook(), RunSummaryHook())
+# pluggy calls the hooks of one event last-registered first: the preflight checks run
+# before the MLflow run starts, so a run stopped by them leaves nothing behind.
+HOOKS = (
+    DatasetRegistryHook(), ThreadsHook(), MlflowTrackingHook(), PreflightHook(), RecordSourceFileHook(), RunSummaryHook(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
