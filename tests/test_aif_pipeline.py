@@ -52,7 +52,7 @@ def test_aif_pipelines_end_to_end(kedro_project_copy, monkeypatch):
     )
     assert "100000" in text
     params.write_text(text)
-    _run(project, ["aif", "aif_grid_search"])
+    _run(project, ["aif", "aif_grid_search"], {"runtime": {"tracking": {"enabled": True}}})
     # the run is one MLflow run, and every grid-search point a run nested in it
     import mlflow
 

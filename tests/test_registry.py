@@ -159,7 +159,7 @@ def test_a_test_environment_run_leaves_the_base_outputs_byte_identical(kedro_pro
 def test_a_test_environment_run_is_one_mlflow_run_with_parameters_and_metrics(kedro_project_copy):
     import mlflow
 
-    run_kedro(kedro_project_copy, pipeline_names=["normae"])
+    _run_with_params(kedro_project_copy, TRACKING, ["normae"])
     store = kedro_project_copy / "data" / "test" / "mlflow.db"
     assert store.is_file()
     mlflow.set_tracking_uri(f"sqlite:///{store}")
@@ -167,7 +167,8 @@ def test_a_test_environment_run_is_one_mlflow_run_with_parameters_and_metrics(ke
     assert len(runs) == 1 and runs["status"].tolist() == ["FINISHED"]
     run = runs.iloc[0]
     assert run["tags.kedro.env"] == "test" and run["tags.runs"] == "mtbls79.normae"
-    assert run["params.normae.training.seed"] == "0"
+    assert run["params.normae.training.seed"] == "0" and run["tags.threads"] == "1"
+    assert run["tags.version.torch"] and run["tags.version.scanpy"] and run["tags.version.anndata"]
     assert 0 < run["metrics.mtbls79.normae.metrics.normae.qc_pca_distance"]
     history = mlflow.tracking.MlflowClient().get_metric_history(run.run_id, "mtbls79.normae.training.train_reconstruction")
     assert len(history) >= 3 and sorted({m.step for m in history}) == [m.step for m in history]
@@ -179,16 +180,20 @@ def test_an_unreachable_tracking_server_warns_and_records_locally(kedro_project_
     import mlflow
 
     with caplog.at_level(logging.WARNING):
-        _run_with_params(kedro_project_copy, {"runtime": {"tracking": {"uri": "http://127.0.0.1:9"}}})
+        _run_with_params(kedro_project_copy, {"runtime": {"tracking": {"enabled": True, "uri": "http://127.0.0.1:9"}}})
     assert "http://127.0.0.1:9 cannot be reached" in caplog.text
     mlflow.set_tracking_uri(f"sqlite:///{kedro_project_copy / 'data' / 'test' / 'mlflow.db'}")
     assert len(mlflow.search_runs(experiment_names=["omicsgen"])) == 1
 
 
-def _run_with_params(project, params):
+#: the test environment switches MLflow tracking off (conf/test); these tests switch it on
+TRACKING = {"runtime": {"tracking": {"enabled": True}}}
+
+
+def _run_with_params(project, params, pipelines=("data_engineering",)):
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="test", runtime_params=params) as session:
-        session.run(pipeline_names=["data_engineering"], namespaces=["mtbls79"])
+        session.run(pipeline_names=list(pipelines), namespaces=None if pipelines != ("data_engineering",) else ["mtbls79"])

@@ -144,6 +144,15 @@ class MlflowTrackingHook:
             "kedro.namespaces": ",".join(run_params.get("namespaces") or []) or "all",
             "datasets": ",".join(datasets), "methods": ",".join(methods), "runs": ",".join(runs),
         })  # fmt: skip
+        from omicsgen.models.runtime import resolve_threads
+        from omicsgen.models.training import package_versions
+
+        try:
+            threads = resolve_threads(catalog.load("params:runtime").get("threads", "auto"))
+        except DatasetError:
+            threads = resolve_threads("auto")
+        # numbers are bit-identical for the same seed, threads, device and versions
+        mlflow.set_tags({"threads": threads, **{f"version.{k}": v for k, v in package_versions().items()}})
         parameters = {}
         for name in [*methods, "runtime", "data_engineering", *[f"datasets.{d}" for d in datasets]]:
             try:
