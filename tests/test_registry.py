@@ -197,3 +197,17 @@ def _run_with_params(project, params, pipelines=("data_engineering",)):
     bootstrap_project(project)
     with KedroSession.create(project_path=project, env="test", runtime_params=params) as session:
         session.run(pipeline_names=list(pipelines), namespaces=None if pipelines != ("data_engineering",) else ["mtbls79"])
+
+
+def test_after_a_killed_run_only_missing_outputs_redoes_nothing_completed(kedro_project_copy):
+    """`kedro run --only-missing-outputs` after a run killed during reporting: the trained
+    model is not trained again, the missing reports are written."""
+    project = kedro_project_copy
+    run_kedro(project, pipeline_names=["normae"])
+    root = project / "data" / "test"
+    model = root / "06_models" / "mtbls79" / "normae" / "normae.pt"
+    trained = model.stat().st_mtime_ns
+    metrics = root / "08_reporting" / "mtbls79" / "normae" / "metrics.json"
+    metrics.unlink()  # as if the run had been killed before reporting
+    run_kedro(project, pipeline_names=["normae"], only_missing_outputs=True)
+    assert metrics.is_file() and model.stat().st_mtime_ns == trained
