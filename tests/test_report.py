@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 
 import matplotlib
@@ -355,27 +354,16 @@ def test_render_generic_and_format_value():
     assert format_value(1234) == "1,234" and format_value(float("nan")) == "–" and format_value(0.123456) == "0.1235"
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            raise AssertionError("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    return path
-
-
 def test_page_fits_a_1300_pixel_viewport(page, tmp_path):
     """Headless Chromium at 1,300 px: nothing runs off the page, details open or closed."""
     from playwright.sync_api import sync_playwright
 
-    chromium = _chromium()
+    from tests.test_viz import CHROMIUM_ARGS, chromium_path
+
     file = tmp_path / "report.html"
     file.write_text(page, encoding="utf-8")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         view = browser.new_page(viewport={"width": 1300, "height": 900})
         view.goto(file.as_uri())
         assert view.evaluate("document.documentElement.scrollWidth") <= 1300
