@@ -40,7 +40,8 @@ def resolve_threads(setting: Any = "auto") -> int:
 
 def set_threads(setting: Any = "auto") -> dict[str, int]:
     """Apply one thread count to torch (intra- and inter-op), BLAS (threadpoolctl), numba
-    and to the environment that subprocesses (Dask workers, notebook kernels) inherit."""
+    (at most the pool it launched) and to the OpenMP/BLAS variables subprocesses (Dask
+    workers, notebook kernels) inherit."""
     global _blas_limit
     import numba
     import torch
@@ -54,7 +55,9 @@ def set_threads(setting: Any = "auto") -> dict[str, int]:
         pass
     _blas_limit = threadpool_limits(limits=threads, user_api="blas")
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    # NUMBA_NUM_THREADS stays as numba read it at import: numba re-reads it and refuses a
+    # value that differs from the thread pool it has launched
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(threads)
     record = {"threads": threads, "torch_interop_threads": torch.get_num_interop_threads(), "available_cpus": available_cpus()}
     logger.info("threads: %d (torch, BLAS, numba; %d CPUs available)", threads, record["available_cpus"])

@@ -1,0 +1,33 @@
+"""Threads are set once per run, in a fresh process as `kedro run` starts it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_threads_apply_in_a_fresh_process_without_thread_variables():
+    """numba refuses a NUMBA_NUM_THREADS that differs from the pool it launched; a run that
+    sets threads must leave it alone and still compile and run parallel numba code."""
+    code = (
+        "import numba, numpy as np\n"
+        "from omicsgen.models.runtime import set_threads\n"
+        "record = set_threads(1)\n"
+        "import torch\n"
+        "assert torch.get_num_threads() == 1 and numba.get_num_threads() == 1\n"
+        "@numba.njit(parallel=True)\n"
+        "def total(x):\n"
+        "    s = 0.0\n"
+        "    for i in numba.prange(x.shape[0]):\n"
+        "        s += x[i]\n"
+        "    return s\n"
+        "assert total(np.ones(1000)) == 1000.0\n"
+        "numba.core.config.reload_config()\n"
+        "assert total(np.ones(10)) == 10.0\n"
+        "print(record['threads'])\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("1")
