@@ -205,9 +205,9 @@ def _project_root(start: Path) -> Path:
     return start
 
 
-def read_parameters(project_path: Path | str | None = None, env: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """A project's parameters (base + ``env``, default ``$KEDRO_ENV`` or ``local``), as a
-    Kedro run reads them."""
+def _config_loader(project_path: Path | str | None, env: str | None) -> tuple[Path, Any]:
+    """A project's configuration (base + ``env``, default ``$KEDRO_ENV`` or ``local``), as a
+    Kedro run reads it."""
     from kedro.config import OmegaConfigLoader
 
     from omicsgen.settings import CONFIG_LOADER_ARGS
@@ -217,13 +217,21 @@ def read_parameters(project_path: Path | str | None = None, env: str | None = No
     loader = OmegaConfigLoader(
         conf_source=str(root / "conf"), env=env or os.environ.get("KEDRO_ENV") or "local", **args
     )
-    return root, {**loader["parameters"], "_data_root": loader["globals"].get("data_root", "data")}
+    return root, loader
+
+
+def read_parameters(project_path: Path | str | None = None, env: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """A project's parameters, as a Kedro run of ``env`` reads them."""
+    root, loader = _config_loader(project_path, env)
+    return root, loader["parameters"]
 
 
 def activate_project(project_path: Path | str | None = None, env: str | None = None) -> dict[str, DatasetSpec]:
     """Put a project's registry (base + ``env``) in force, as a Kedro run of it would."""
-    root, parameters = read_parameters(project_path, env)
-    activate(parse_registry(parameters.get("datasets"), root), parameters, root, parameters["_data_root"])
+    root, loader = _config_loader(project_path, env)
+    parameters = loader["parameters"]
+    data_root = loader["globals"].get("data_root", "data")
+    activate(parse_registry(parameters.get("datasets"), root), parameters, root, data_root)
     return dict(_active[0])
 
 

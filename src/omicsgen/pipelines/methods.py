@@ -28,6 +28,9 @@ from kedro.pipeline import Pipeline, node, pipeline
 from omicsgen.pipelines import modelling, reporting
 from omicsgen.pipelines.data_engineering.nodes import deep_merge
 
+#: keys :func:`resolve_parameters` adds to a method's parameters
+RESOLVED_KEYS = ("dataset", "checkpoint_dir")
+
 #: inputs a method template may read from its dataset's data engineering
 DATASET_INPUTS = ("model_input", "primary", "raw")
 
@@ -43,7 +46,7 @@ def resolve_parameters(
     overrides = dict(params.get("overrides") or {})
     merged = deep_merge({k: v for k, v in params.items() if k not in ("overrides", "datasets")}, overrides.get(dataset) or {})
     checkpoints = output_dir("06_models", dataset, method) / "checkpoints"
-    return {**bind(merged, spec), "dataset": spec, "checkpoint_dir": str(checkpoints)}
+    return {**bind(merged, spec), "dataset": spec, "checkpoint_dir": str(checkpoints)}  # = RESOLVED_KEYS
 
 
 def parameters_of(method: Method, dataset: str):

@@ -16,16 +16,18 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from omicsgen.pipelines.methods import RESOLVED_KEYS
+
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
     """AIF reads the dataset's batch and cell-type columns."""
     return {**params, "batch_key": dataset["keys"]["batch"], "cell_type_key": dataset["keys"].get("cell_type")}
 
 
-#: the keys of the ``aif`` parameters (after ``bind_dataset``)
+#: the keys of the ``aif`` parameters (after ``bind_dataset`` and ``resolve_parameters``)
 PARAMETERS = (
     "layer", "embedding", "model", "plan", "training", "correction", "baselines", "baseline_options", "metrics",
-    "umap", "grid_search", "apply", "batch_key", "cell_type_key", "dataset", "checkpoint_dir",
+    "umap", "grid_search", "apply", "batch_key", "cell_type_key", *RESOLVED_KEYS,
 )  # fmt: skip
 
 
