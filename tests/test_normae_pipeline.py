@@ -15,8 +15,8 @@ from omicsgen.preprocessing import simulate_metabolomics, write_metabolomics_csv
 from omicsgen.preprocessing.validate import InputValidationError
 from tests.conftest import run_kedro
 
-OUTPUTS = ["Ori.csv", "Ys.csv", "Rec.csv", "Codes.csv", "Rec_nobe.csv", "ComBat.csv", "train.csv",
-           "config.json", "early_stop_info.json", "corrected.h5ad"]
+OUTPUTS = ["Ori.csv", "Ys.csv", "Rec.csv", "Codes.csv", "Rec_nobe.csv", "ComBat.csv", "QC-RSC.csv", "SERRF.csv",
+           "QC-RSC.json", "SERRF.json", "train.csv", "config.json", "early_stop_info.json", "corrected.h5ad"]
 REPORTS = ["metrics.json", "pca_by_batch.png", "qc_rsd_distribution.png", "training_curves.png", "data.json"]
 DATASET = "simulated"
 
@@ -81,10 +81,21 @@ def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy)
 
     report = json.loads((project / "data" / "test" / "08_reporting" / DATASET / "normae" / "metrics.json").read_text())
     assert report["class_labels"] == ["case", "control"]
-    assert set(report["metrics"]) == {"uncorrected", "combat", "normae"}
-    for values in report["metrics"].values():
-        assert set(values) == {"qc_pca_distance", "qc_correlation", "median_qc_rsd", "batch_accuracy", "class_auc"}
+    assert set(report["metrics"]) == {"uncorrected", "combat", "qc_rsc", "serrf", "normae"}
+    scores = {"qc_pca_distance", "qc_correlation", "median_qc_rsd", "batch_accuracy", "class_auc",
+              "qc_pca_distance_log_standardised", "batch_accuracy_log_standardised"}
+    for name, values in report["metrics"].items():
+        cross_validated = {"median_qc_rsd_cross_validated"} if name in ("qc_rsc", "serrf") else set()
+        assert set(values) == scores | cross_validated
         assert all(np.isfinite(v) for v in values.values())
+    # the QC-based baselines: QCs left out of the fit are corrected worse than fitted ones
+    for name in ("qc_rsc", "serrf"):
+        assert report["metrics"][name]["median_qc_rsd_cross_validated"] >= report["metrics"][name]["median_qc_rsd"]
+        assert report["metrics"][name]["median_qc_rsd"] < report["metrics"]["uncorrected"]["median_qc_rsd"]
+        assert report["qc_baselines"][name]["cross_validation"]["n_folds"] == 4
+    assert set(report["qc_rsd_evaluation"]) == set(report["metrics"]) and set(report["scales"]) == {"intensity", "log_standardised"}
+    qc_rsc = pd.read_csv(output / "QC-RSC.csv").set_index("feature")
+    assert qc_rsc.shape == ori.shape and list(qc_rsc.columns) == list(ori.columns)
 
     training = json.loads((project / "data" / "test" / "06_models" / DATASET / "normae" / "training.json").read_text())
     assert training["epochs_run"] == 3 + 2 + 3 and training["best_epoch"] == stop["selected_epoch"]

@@ -434,14 +434,30 @@ def _scgen_all_scores(per_type: Mapping[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------------- NormAE
 
-NORMAE_ROWS = {"normae": ("NormAE", "method"), "uncorrected": ("uncorrected", "baseline"), "combat": ("ComBat", "baseline")}
+NORMAE_ROWS = {
+    "normae": ("NormAE", "method"),
+    "uncorrected": ("uncorrected", "baseline"),
+    "combat": ("ComBat", "baseline"),
+    "qc_rsc": ("QC-RSC", "baseline"),
+    "serrf": ("SERRF", "baseline"),
+}
 NORMAE_COLUMNS = [
-    Column("qc_pca_distance", "QC distance in PCA space", "lower"),
+    Column("qc_pca_distance", "QC distance in PCA space <small>(intensity)</small>", "lower"),
+    Column("qc_pca_distance_log_standardised", "QC distance in PCA space <small>(log₂, standardised)</small>", "lower"),
     Column("qc_correlation", "QC–QC correlation", "higher"),
-    Column("median_qc_rsd", "median QC RSD (%)", "lower"),
-    Column("batch_accuracy", "batch accuracy", "lower"),
+    Column("median_qc_rsd", "median QC RSD (%) <small>(in-sample)</small>", "lower"),
+    Column("median_qc_rsd_cross_validated", "median QC RSD (%) <small>(QCs left out)</small>", "lower"),
+    Column("batch_accuracy", "batch accuracy <small>(intensity)</small>", "lower"),
+    Column("batch_accuracy_log_standardised", "batch accuracy <small>(log₂, standardised)</small>", "lower"),
     Column("class_auc", "class AUC", "higher"),
 ]
+#: the targets' names of the columns (plain text)
+NORMAE_TARGET_LABELS = {
+    "qc_pca_distance": "QC distance in PCA space",
+    "qc_pca_distance_log_standardised": "QC distance in PCA space (log₂, standardised)",
+    "median_qc_rsd": "median QC RSD (%)",
+    "batch_accuracy": "batch accuracy",
+}
 
 
 def _class_auc_skip_reason(metrics: Mapping[str, Any]) -> str | None:
@@ -460,7 +476,8 @@ def _lead_normae(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead 
     has_auc = reason is not None or any(
         isinstance(v, Mapping) and _is_number(v.get("class_auc")) for v in versions.values()
     )
-    columns = [c for c in NORMAE_COLUMNS if c.key != "class_auc" or has_auc]
+    present = {key for v in versions.values() if isinstance(v, Mapping) for key in v}
+    columns = [c for c in NORMAE_COLUMNS if (c.key in present and c.key != "class_auc") or (c.key == "class_auc" and has_auc)]
     names = _ordered([k for k, v in versions.items() if isinstance(v, Mapping)], list(NORMAE_ROWS))
     rows = []
     for name in names:
@@ -479,22 +496,51 @@ def _lead_normae(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead 
         + (f"; class AUC: {_esc(labels[0])} vs {_esc(labels[1])}" if isinstance(labels, list) and len(labels) == 2 else ""),
         columns=columns,
         rows=rows,
-        used={"metrics", "n_samples", "n_features", "n_qc", "class_labels", "class_separation"},
+        used={"metrics", "n_samples", "n_features", "n_qc", "class_labels", "class_separation", "scales",
+              "qc_rsd_evaluation"},
     )  # fmt: skip
     if reason is not None:
         lead.notes.append(f"Class AUC skipped: {_esc(reason)}")
+    _normae_scale_notes(metrics, names, lead)
     combat = versions.get("combat", {})
     for column in ("qc_pca_distance", "median_qc_rsd", "batch_accuracy"):
         mine, theirs = versions["normae"].get(column), combat.get(column) if isinstance(combat, Mapping) else None
-        label = next(c.label for c in NORMAE_COLUMNS if c.key == column)
+        label = NORMAE_TARGET_LABELS[column]
         if _is_number(mine) and _is_number(theirs):
             lead.targets.append(Target(f"NormAE below ComBat on {label}: {_versus(mine, {'ComBat': theirs})}", mine < theirs))
         else:
             lead.targets.append(Target(f"NormAE below ComBat on {label}", None))
+    qc_based = {NORMAE_ROWS[k][0]: versions[k] for k in ("qc_rsc", "serrf") if isinstance(versions.get(k), Mapping)}
+    for column in ("qc_pca_distance", "qc_pca_distance_log_standardised") if qc_based else ():
+        mine, theirs = versions["normae"].get(column), {k: v.get(column) for k, v in qc_based.items()}
+        text = f"NormAE below {' and '.join(qc_based)} on {NORMAE_TARGET_LABELS[column]}"
+        if _is_number(mine) and all(_is_number(v) for v in theirs.values()):
+            lead.targets.append(Target(f"{text}: {_versus(mine, theirs)}", all(mine < v for v in theirs.values())))
+        else:
+            lead.targets.append(Target(text, None))
+    if isinstance(metrics.get("qc_baselines"), Mapping) and metrics["qc_baselines"]:
+        lead.details.append(("QC-based baselines: settings, time, cross-validation", render_generic(metrics["qc_baselines"])))
+        lead.used.add("qc_baselines")
     if isinstance(metrics.get("selected_epoch"), Mapping) and metrics["selected_epoch"]:
         lead.details.append(("Model selection (selected epoch)", render_generic(metrics["selected_epoch"])))
         lead.used.add("selected_epoch")
     return lead
+
+
+def _normae_scale_notes(metrics: Mapping[str, Any], names: Sequence[str], lead: Lead) -> None:
+    """Which scale each column is on, and how each row's QC RSD was obtained."""
+    scales = metrics.get("scales")
+    if isinstance(scales, Mapping) and scales:
+        lead.notes.append(
+            "Scales: <b>intensity</b> — " + _esc(str(scales.get("intensity", "")))
+            + "; <b>log₂, standardised</b> — " + _esc(str(scales.get("log_standardised", "")))
+        )  # fmt: skip
+    evaluation = metrics.get("qc_rsd_evaluation")
+    if isinstance(evaluation, Mapping) and evaluation:
+        lead.notes.append(
+            "QC RSD: " + "; ".join(f"<b>{_esc(NORMAE_ROWS.get(n, (n,))[0])}</b> {_esc(str(evaluation[n]))}"
+                                   for n in names if n in evaluation)
+        )  # fmt: skip
 
 
 # -------------------------------------------------------------------------------------- AIF

@@ -10,6 +10,11 @@ All functions take samples × features arrays on the original intensity scale (a
 works; each says what it assumes) and are deterministic for a given ``seed``. The RSD is
 only meaningful on intensities: for log-scale input pass ``input_scale="log"`` and it is
 computed on ``2**values`` (log2 assumed, the usual base of public sets).
+
+Two scales for the scores that depend on the scale (QC PCA distance, batch accuracy):
+the values as given — the intensity scale, each feature standardised, so a few very
+intense samples weigh a lot — and :func:`log_standardise`d values (log2(x + 1), then each
+feature standardised), reported under keys ending in ``_log_standardised``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,26 @@ def _standardise(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     std = values.std(axis=0)
     return (values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+#: what each scale of :func:`correction_metrics` means (written to metrics.json)
+SCALES = {
+    "intensity": "the values as given (intensities), each feature standardised before PCA / the classifier",
+    "log_standardised": "log2(x + 1) of the intensities (values below 0 count as 0; log-scale input is "
+    "used as it is), then each feature standardised (keys ending in _log_standardised)",
+}
+
+
+def log_standardise(values: np.ndarray, input_scale: str = "intensity") -> np.ndarray:
+    """log2(x + 1), then per-feature standardisation (mean 0, sd 1; constant features 0).
+
+    Intensities below 0 (a correction can overshoot) count as 0. Log-scale input
+    (``input_scale="log"``) is already logged and is only standardised.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if rsd_scale(input_scale) == "intensity":
+        values = np.log2(np.clip(values, 0.0, None) + 1.0)
+    return _standardise(values)
 
 
 def pca_embedding(values: np.ndarray, n_components: int = 3) -> np.ndarray:
@@ -148,13 +173,17 @@ def correction_metrics(  # noqa: PLR0913
     classifier_components: int = 10,
     seed: int = 0,
     input_scale: str = "intensity",
+    log_standardised: bool = False,
 ) -> dict[str, float | str]:
     """Every metric for one version of the data (uncorrected, ComBat, NormAE…).
 
     Batch accuracy uses every sample; the class AUC only the samples whose class is one of
     the two ``class_labels`` (the first is the positive class). ``class_labels=None``:
     no ``"class_auc"`` (nothing to compare). ``"rsd_scale"`` says on which scale the RSD
-    was computed (see :func:`qc_rsd`); it is the only non-numeric entry.
+    was computed (see :func:`qc_rsd`); it is the only non-numeric entry. With
+    ``log_standardised`` the QC PCA distance and the batch accuracy are also computed on
+    :func:`log_standardise`d values (``"qc_pca_distance_log_standardised"``,
+    ``"batch_accuracy_log_standardised"``; :data:`SCALES`).
     """
     is_qc = np.asarray(is_qc, dtype=bool)
     results: dict[str, float | str] = {
@@ -163,6 +192,10 @@ def correction_metrics(  # noqa: PLR0913
         "median_qc_rsd": median_qc_rsd(values, is_qc, input_scale),
         "batch_accuracy": batch_accuracy(values, batches, n_folds, classifier_components, seed),
     }
+    if log_standardised:
+        logged = log_standardise(values, input_scale)
+        results["qc_pca_distance_log_standardised"] = qc_pca_distance(logged, is_qc, pca_components)
+        results["batch_accuracy_log_standardised"] = batch_accuracy(logged, batches, n_folds, classifier_components, seed)
     if class_labels is not None:
         classes = np.asarray(classes).astype(str)
         biological = np.isin(classes, list(class_labels))

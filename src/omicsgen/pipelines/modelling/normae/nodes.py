@@ -1,4 +1,5 @@
-"""NormAE nodes: check the input, train, correct (apply a saved model), ComBat, export tables.
+"""NormAE nodes: check the input, train, correct (apply a saved model), the baselines
+(ComBat, QC-RSC, SERRF), export tables.
 
 Short calls into :class:`omicsgen.models.NormAE` (imported inside the functions: torch stays
 out of the pipeline modules). ``correct`` reads the checkpoint back from ``06_models``, so
@@ -16,11 +17,15 @@ import pandas as pd
 
 from omicsgen.metrics.metabolomics import check_class_labels
 from omicsgen.preprocessing import restore_original_scale
+from omicsgen.preprocessing.metabolomics import INPUT_SCALE_KEY, INTENSITY_LAYER
 from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
 
 #: layers of the ``corrected`` AnnData, all on the original intensity scale
 ORIGINAL, RECONSTRUCTED, CORRECTED, COMBAT = "intensity", "normae_reconstructed", "normae_corrected", "combat_corrected"
 LATENT = "X_normae"
+#: the QC-based baselines (omicsgen.models.baselines.metabolomics), by parameter name
+QC_BASELINES = ("qc_rsc", "serrf")
+BASELINES_SECTION = "normae.baselines"
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +66,41 @@ def validate_normae_input(model_input: ad.AnnData, params: dict[str, Any]) -> ad
             f"{source}: batches {preview(small.index)} (column '{setup['batch_key']}') have fewer than "
             f"{minimum} samples ({preview(small.to_numpy())})"
         )
+    _check_qc_baselines(model_input, params)
     return model_input
+
+
+def _baseline_settings(params: dict[str, Any]) -> dict[str, Any]:
+    section = params.get("baselines") or {}
+    unknown = sorted(set(section.get("run") or []) - set(QC_BASELINES))
+    if unknown:
+        raise InputValidationError(f"{BASELINES_SECTION}.run: unknown baseline(s) {preview(unknown)}; known: {list(QC_BASELINES)}")
+    return {"run": list(section.get("run") or []), "cv_folds": int(section.get("cv_folds", 5)),
+            "seed": int(section.get("seed", 0)), **{m: dict(section.get(m) or {}) for m in QC_BASELINES}}  # fmt: skip
+
+
+def _baseline_config(method: str, settings: dict[str, Any]):
+    from omicsgen.models.baselines.metabolomics import CONFIGS
+
+    options = {"seed": settings["seed"], **settings[method]} if method == "serrf" else settings[method]
+    return CONFIGS[method].from_params(options, f"{BASELINES_SECTION}.{method}")
+
+
+def _check_qc_baselines(model_input: ad.AnnData, params: dict[str, Any]) -> None:
+    """Before training: every baseline that runs has its minimum of QCs per batch, also
+    after leaving out a cross-validation fold (errors name the parameter)."""
+    from omicsgen.models.baselines.metabolomics import check_qc_per_batch
+
+    settings, setup = _baseline_settings(params), params["setup"]
+    is_qc = model_input.obs[setup["qc_key"]].to_numpy(dtype=bool)
+    batches = model_input.obs[setup["batch_key"]].astype(str).to_numpy()
+    for method in settings["run"]:
+        config, parameter = _baseline_config(method, settings), f"{BASELINES_SECTION}.{method}"
+        try:
+            check_qc_per_batch(is_qc, batches, config.min_qc_per_batch, parameter)
+            check_qc_per_batch(is_qc, batches, config.min_qc_per_batch, parameter, settings["cv_folds"])
+        except InputValidationError as error:
+            raise InputValidationError(f"{source_of(model_input)}: {method}: {error}") from None
 
 
 def train(model_input: ad.AnnData, params: dict[str, Any]):
@@ -127,6 +166,59 @@ def combat(model_input: ad.AnnData, params: dict[str, Any]) -> pd.DataFrame:
 
     adjusted = sc.pp.combat(model_input, key=params["setup"]["batch_key"], inplace=False)
     return _feature_table(restore_original_scale(adjusted, model_input), model_input)
+
+
+def _qc_baseline(method: str, model_input: ad.AnnData, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One QC-based baseline on the imputed intensities (``layers["intensity"]``, before
+    scaling; log-scale input is taken back as 2**x and the result logged again): the
+    corrected features × samples table on the input's scale and its record (settings,
+    seconds, the cross-validated QC RSD). Not in ``baselines.run``: an empty table and
+    ``{"ran": False}``."""
+    from dataclasses import asdict
+
+    from omicsgen.models.baselines.metabolomics import CORRECTIONS, cross_validated_qc_rsd
+
+    settings, setup = _baseline_settings(params), params["setup"]
+    if method not in settings["run"]:
+        return pd.DataFrame({"feature": pd.Series(dtype=str)}), {"method": method, "ran": False}
+    config, parameter = _baseline_config(method, settings), f"{BASELINES_SECTION}.{method}"
+    log_input = model_input.uns.get(INPUT_SCALE_KEY) == "log"
+    values = np.asarray(model_input.layers[INTENSITY_LAYER], dtype=np.float64)
+    values = np.exp2(values) if log_input else values
+    obs = model_input.obs
+    arrays = (obs[setup["qc_key"]].to_numpy(dtype=bool), obs[setup["batch_key"]].astype(str).to_numpy(),
+              obs[setup["order_key"]].to_numpy(dtype=np.float64))  # fmt: skip
+    start = time.perf_counter()
+    corrected = CORRECTIONS[method](values, *arrays, config, parameter=parameter)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    cv = cross_validated_qc_rsd(method, values, *arrays, config, settings["cv_folds"], settings["seed"], parameter)
+    record = {
+        "method": method,
+        "ran": True,
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "seconds": seconds,
+        "fitted_on": "intensities (2**x of the log-scale input)" if log_input else "intensities",
+        "cross_validation": {
+            "median_qc_rsd": cv["median_qc_rsd"],
+            "n_folds": cv["n_folds"],
+            "seed": settings["seed"],
+            "folds": "K folds over the QCs, stratified by batch; each QC corrected by a fit without it",
+            "seconds": time.perf_counter() - start,
+        },
+    }
+    corrected = np.log2(corrected) if log_input else corrected
+    return _feature_table(corrected, model_input), record
+
+
+def qc_rsc(model_input: ad.AnnData, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Baseline: QC-RSC (LOESS of the QCs along injection order, per batch and feature)."""
+    return _qc_baseline("qc_rsc", model_input, params)
+
+
+def serrf(model_input: ad.AnnData, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Baseline: SERRF (random forest per feature on the QCs, per batch)."""
+    return _qc_baseline("serrf", model_input, params)
 
 
 def _feature_table(values: np.ndarray, adata: ad.AnnData) -> pd.DataFrame:

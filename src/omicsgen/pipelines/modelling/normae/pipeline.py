@@ -1,5 +1,7 @@
 """NormAE modelling: validate → train → correct (with the saved model) → export tables,
-with ComBat on the same input as the baseline. Runs on every metabolomics dataset.
+with the baselines on the same input: ComBat, and the QC-based QC-RSC and SERRF (those in
+``normae.baselines.run``; each also records its cross-validated QC RSD). Runs on every
+metabolomics dataset.
 
 ``create_apply_pipeline``: a saved model corrects a dataset (``normae_apply``)."""
 
@@ -28,6 +30,8 @@ def create_pipeline(kind: str = "metabolomics") -> Pipeline:
                 name="export_tables",
             ),
             node(nodes.combat, ["checked_input", "settings"], "combat_table", name="combat"),
+            node(nodes.qc_rsc, ["checked_input", "settings"], ["qc_rsc_table", "qc_rsc_evaluation"], name="qc_rsc"),
+            node(nodes.serrf, ["checked_input", "settings"], ["serrf_table", "serrf_evaluation"], name="serrf"),
         ]
     )
 

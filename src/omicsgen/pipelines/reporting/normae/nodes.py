@@ -1,4 +1,8 @@
-"""NormAE reporting: metrics for uncorrected / ComBat / NormAE, and the figures."""
+"""NormAE reporting: metrics for uncorrected / ComBat / QC-RSC / SERRF / NormAE, and the figures.
+
+Every version is scored on two scales (``metrics.SCALES``): the intensities as given and
+log2(x + 1) then standardised (keys ending in ``_log_standardised``). How each version's
+QC RSD was obtained — in-sample or with QCs left out of the fit — is written beside it."""
 
 from __future__ import annotations
 
@@ -8,19 +12,41 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from omicsgen.metrics.metabolomics import correction_metrics
+from omicsgen.metrics.metabolomics import SCALES, correction_metrics
 from omicsgen.pipelines.modelling.normae.nodes import CORRECTED, ORIGINAL, table_values
 from omicsgen.plots import normae as plots
 from omicsgen.preprocessing.validate import source_of
 
+#: how each version's QC RSD is obtained (metrics.json ``qc_rsd_evaluation``)
+QC_RSD_EVALUATION = {
+    "uncorrected": "the input intensities (nothing fitted)",
+    "combat": "in-sample: ComBat never reads the QC labels (the QCs are ordinary samples in its batch "
+    "means and variances), so no QC is a fitting target; not cross-validated",
+    "normae": "in-sample, not cross-validated: NormAE is trained once on every sample and the QC labels "
+    "choose its kept epoch (QC PCA distance + QC L1 loss), so its QC RSD is optimistic; refitting it "
+    "per fold costs a full training each",
+    "qc_rsc": "in-sample (median_qc_rsd: the QCs are the fit's targets, optimistic) and cross-validated "
+    "(median_qc_rsd_cross_validated: K folds over the QCs stratified by batch, each QC corrected by a fit "
+    "without it)",
+}
+QC_RSD_EVALUATION["serrf"] = QC_RSD_EVALUATION["qc_rsc"]
 
-def data_versions(corrected: ad.AnnData, combat_table: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Samples × features on the original intensity scale, one entry per version."""
-    return {
+
+def data_versions(
+    corrected: ad.AnnData, combat_table: pd.DataFrame, qc_rsc_table: pd.DataFrame | None = None,
+    serrf_table: pd.DataFrame | None = None,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """Samples × features on the original intensity scale, one entry per version (a
+    baseline that did not run — an empty table — is left out)."""
+    versions = {
         "uncorrected": np.asarray(corrected.layers[ORIGINAL], dtype=np.float64),
         "combat": table_values(combat_table, corrected),
-        "normae": np.asarray(corrected.layers[CORRECTED], dtype=np.float64),
     }
+    for name, table in (("qc_rsc", qc_rsc_table), ("serrf", serrf_table)):
+        if table is not None and len(table) and table.shape[1] > 1:
+            versions[name] = table_values(table, corrected)
+    versions["normae"] = np.asarray(corrected.layers[CORRECTED], dtype=np.float64)
+    return versions
 
 
 def _class_selection(obs: pd.DataFrame, params: dict[str, Any]) -> tuple[list[str] | None, str | None]:
@@ -53,12 +79,22 @@ def biological_classes(obs: pd.DataFrame, params: dict[str, Any]) -> list[str] |
     return _class_selection(obs, params)[0]
 
 
-def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]) -> dict:
+def compute_metrics(  # noqa: PLR0913
+    corrected: ad.AnnData,
+    combat_table: pd.DataFrame,
+    params: dict[str, Any],
+    qc_rsc_table: pd.DataFrame | None = None,
+    serrf_table: pd.DataFrame | None = None,
+    qc_rsc_evaluation: dict | None = None,
+    serrf_evaluation: dict | None = None,
+) -> dict:
     """metrics.json: every metric for every version, plus NormAE's change vs the others.
 
     Without two biological classes the class AUC is skipped and ``"class_separation"``
     says why. The QC RSD is computed on intensities (``"rsd_scale"``; log-scale input,
-    ``uns["input_scale"] == "log"``, is taken back as 2**x).
+    ``uns["input_scale"] == "log"``, is taken back as 2**x); ``"qc_rsd_evaluation"`` says
+    per version whether it is in-sample or cross-validated (QC-RSC and SERRF also get
+    ``"median_qc_rsd_cross_validated"``), ``"scales"`` what the two scales are.
     """
     settings = params["metrics"]
     obs = corrected.obs
@@ -78,12 +114,20 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
             classifier_components=settings["classifier_components"],
             seed=seed,
             input_scale=input_scale,
+            log_standardised=bool(settings.get("log_standardised", False)),
         )
-        for name, values in data_versions(corrected, combat_table).items()
+        for name, values in data_versions(corrected, combat_table, qc_rsc_table, serrf_table).items()
     }
     # one scale for every version: reported once, the per-version entries stay numeric
     rsd_scale = {version.pop("rsd_scale") for version in results.values()}.pop()
-    normae, baselines = results["normae"], {k: v for k, v in results.items() if k != "normae"}
+    baseline_runs = {}
+    for evaluation in (qc_rsc_evaluation or {}, serrf_evaluation or {}):
+        if evaluation.get("ran") and evaluation["method"] in results:
+            results[evaluation["method"]]["median_qc_rsd_cross_validated"] = evaluation["cross_validation"]["median_qc_rsd"]
+            baseline_runs[evaluation["method"]] = {k: v for k, v in evaluation.items() if k not in ("method", "ran")}
+    normae = results["normae"]
+    baselines = {k: v for k, v in results.items() if k in ("uncorrected", "combat")}
+    qc_based = {k: v for k, v in results.items() if k in ("qc_rsc", "serrf")}
     targets = {
         "qc_pca_distance_below_uncorrected_and_combat": all(
             normae["qc_pca_distance"] < b["qc_pca_distance"] for b in baselines.values()
@@ -93,6 +137,11 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
         ),
         "batch_accuracy_below_uncorrected": normae["batch_accuracy"] < results["uncorrected"]["batch_accuracy"],
     }
+    if qc_based:
+        names = "_and_".join(qc_based)
+        for metric in ("qc_pca_distance", "qc_pca_distance_log_standardised"):
+            if metric in normae:
+                targets[f"{metric}_below_{names}"] = all(normae[metric] < b[metric] for b in qc_based.values())
     if labels is not None:
         targets["class_auc_within_0.02_of_uncorrected"] = (
             normae["class_auc"] >= results["uncorrected"]["class_auc"] - 0.02
@@ -106,27 +155,33 @@ def compute_metrics(corrected: ad.AnnData, combat_table: pd.DataFrame, params: d
         "class_labels": labels,
         "input_scale": input_scale,
         "rsd_scale": rsd_scale,
+        "scales": dict(SCALES) if settings.get("log_standardised") else {"intensity": SCALES["intensity"]},
+        "qc_rsd_evaluation": {name: QC_RSD_EVALUATION[name] for name in results},
         "selected_epoch": run.get("selected", {}),
         "metrics": results,
         "targets_met": targets,
     }
+    if baseline_runs:
+        report["qc_baselines"] = baseline_runs
     if skipped is not None:
         report["class_separation"] = {"skipped": skipped}
     return report
 
 
-def pca_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]):
+def pca_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any],
+               qc_rsc_table: pd.DataFrame | None = None, serrf_table: pd.DataFrame | None = None):  # fmt: skip
     obs = corrected.obs
     return plots.pca_by_batch(
-        data_versions(corrected, combat_table),
+        data_versions(corrected, combat_table, qc_rsc_table, serrf_table),
         obs[params["setup"]["batch_key"]].astype(str).to_numpy(),
         obs[params["setup"]["qc_key"]].to_numpy(dtype=bool),
     )
 
 
-def rsd_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any]):
+def rsd_figure(corrected: ad.AnnData, combat_table: pd.DataFrame, params: dict[str, Any],
+               qc_rsc_table: pd.DataFrame | None = None, serrf_table: pd.DataFrame | None = None):  # fmt: skip
     return plots.qc_rsd_distribution(
-        data_versions(corrected, combat_table),
+        data_versions(corrected, combat_table, qc_rsc_table, serrf_table),
         corrected.obs[params["setup"]["qc_key"]].to_numpy(dtype=bool),
         corrected.uns.get("input_scale", "intensity"),
     )
