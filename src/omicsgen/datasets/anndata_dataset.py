@@ -13,6 +13,7 @@ import anndata as ad
 from kedro.io.core import DatasetError, Version, get_protocol_and_path
 
 from omicsgen.datasets._files import VersionedFileDataset
+from omicsgen.preprocessing.backed import copy_backed, opens_backed
 from omicsgen.preprocessing.validate import SOURCE_FILE_KEY  # the file an AnnData came from
 
 
@@ -24,14 +25,16 @@ class AnnDataDataset(VersionedFileDataset):
         kang.raw:
           type: omicsgen.datasets.AnnDataDataset
           filepath: data/01_raw/kang_pbmc_ifnb/kang_pbmc_ifnb.h5ad
-          backed: null          # or "r" to keep X on disk (local files only)
+          backed: auto          # "r" keeps X on disk (local files only), null loads it
           save_args:
             compression: gzip
 
     Args:
         filepath: Path or URL of the h5ad file (any fsspec protocol).
         backed: ``None`` loads everything into memory; ``"r"`` opens X backed
-            (read only, local files only).
+            (read only, local files only); ``"auto"`` opens a local file backed when its
+            matrix exceeds ``omicsgen.preprocessing.backed.BACKED_BYTES`` (512 MiB
+            uncompressed), so that data engineering and training stream it.
         load_args: Extra keyword arguments for :func:`anndata.read_h5ad`.
         save_args: Extra keyword arguments for :meth:`anndata.AnnData.write_h5ad`.
         version: Kedro versioning.
@@ -51,9 +54,9 @@ class AnnDataDataset(VersionedFileDataset):
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        if backed not in (None, "r", "r+"):
-            raise DatasetError(f"AnnDataDataset: backed must be null, 'r' or 'r+', got {backed!r}")
-        if backed and get_protocol_and_path(filepath)[0] != "file":
+        if backed not in (None, "r", "r+", "auto"):
+            raise DatasetError(f"AnnDataDataset: backed must be null, auto, 'r' or 'r+', got {backed!r}")
+        if backed in ("r", "r+") and get_protocol_and_path(filepath)[0] != "file":
             raise DatasetError(f"AnnDataDataset: backed loading needs a local file, not '{filepath}'")
         super().__init__(
             filepath=filepath, version=version, credentials=credentials, fs_args=fs_args, metadata=metadata
@@ -78,7 +81,7 @@ class AnnDataDataset(VersionedFileDataset):
             raise DatasetError(f"h5ad file not found: '{load_path}'")
         try:
             if self._protocol == "file":
-                adata = ad.read_h5ad(load_path, backed=self._backed, **self._load_args)
+                adata = ad.read_h5ad(load_path, backed=opens_backed(load_path, self._backed), **self._load_args)
             else:
                 with self._fs.open(load_path, mode="rb") as handle:
                     adata = ad.read_h5ad(handle, **self._load_args)
@@ -96,6 +99,9 @@ class AnnDataDataset(VersionedFileDataset):
         # The source path describes where an object was loaded from, not where it goes.
         source = data.uns.pop(SOURCE_FILE_KEY, None)
         try:
+            if data.isbacked and self._protocol == "file":
+                copy_backed(data, self._save_path())
+                return
             self._write_atomically(self._save_path(), lambda path: data.write_h5ad(path, **self._save_args))
         finally:
             if source is not None:

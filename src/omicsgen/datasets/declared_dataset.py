@@ -51,7 +51,7 @@ class DeclaredDataset(AbstractDataset):
             )
         lower = path.lower()
         if lower.endswith(".h5ad"):
-            return AnnDataDataset(filepath=path).load()
+            return AnnDataDataset(filepath=path, backed="auto").load()
         if lower.endswith(_SEQUENCE_SUFFIXES):
             from omicsgen.datasets.fasta_dataset import FastaDataset
 

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from omicsgen.models.data import BUFFER_CELLS, CHUNK_CELLS, CellRows
+
 logger = logging.getLogger(__name__)
 
 @dataclass
@@ -49,6 +51,9 @@ class TrainingConfig:
             schedulers, random-generator states, history), written atomically to the
             ``checkpoint_path`` given to :func:`fit`; ``None`` writes none.
         resume: Continue from that checkpoint when it exists (same configuration required).
+        data_loading: ``auto`` (stream large or backed data, else one dense tensor),
+            ``memory`` or ``stream`` (see :mod:`omicsgen.models.data`); the same numbers
+            either way while the cells fit one buffer.
     """
 
     max_epochs: int = 100
@@ -62,6 +67,7 @@ class TrainingConfig:
     progress: bool | None = None
     checkpoint_every: int | None = 10
     resume: bool = False
+    data_loading: str = "auto"
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainingConfig:
@@ -172,16 +178,9 @@ def _show_progress(requested: bool | None) -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def minibatches(
-    tensors: Mapping[str, torch.Tensor],
-    batch_size: int,
-    generator: torch.Generator | None = None,
-    shuffle: bool = True,
+def _cut(
+    tensors: Mapping[str, Any], batch_size: int, generator: torch.Generator | None, shuffle: bool
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Cut minibatches from in-memory tensors sharing their first dimension.
-
-    When shuffling, a final batch of one sample is skipped: batch norm cannot train on it.
-    """
     n = len(next(iter(tensors.values())))
     device = next(iter(tensors.values())).device
     order = torch.randperm(n, generator=generator).to(device) if shuffle else None
@@ -194,6 +193,54 @@ def minibatches(
         else:
             index = order[start:stop]
             yield {k: v[index] for k, v in tensors.items()}
+
+
+def _buffers(n: int, generator: torch.Generator | None, shuffle: bool, buffer_cells: int) -> Iterator[np.ndarray]:
+    """Row positions, a buffer at a time: shuffled, chunks of contiguous rows in random
+    order; else every row in order."""
+    if not shuffle:
+        for start in range(0, n, buffer_cells):
+            yield np.arange(start, min(start + buffer_cells, n))
+        return
+    n_chunks = -(-n // CHUNK_CELLS)
+    chunks = torch.randperm(n_chunks, generator=generator).numpy()
+    per_buffer = max(buffer_cells // CHUNK_CELLS, 1)
+    for start in range(0, n_chunks, per_buffer):
+        yield np.concatenate(
+            [np.arange(c * CHUNK_CELLS, min((c + 1) * CHUNK_CELLS, n)) for c in chunks[start : start + per_buffer]]
+        )
+
+
+def minibatches(
+    tensors: Mapping[str, torch.Tensor | CellRows],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+    buffer_cells: int = BUFFER_CELLS,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Cut minibatches from tensors (or :class:`CellRows`) sharing their first dimension.
+
+    When shuffling, a final batch of one sample is skipped: batch norm cannot train on it.
+    Rows of a backed file are read a buffer at a time: all at once when they fit in
+    ``buffer_cells`` (the same minibatches as in memory), else buffers of contiguous chunks
+    in random order, shuffled within each buffer.
+    """
+    n = len(next(iter(tensors.values())))
+    if not any(isinstance(v, CellRows) and v.backed for v in tensors.values()):
+        yield from _cut(tensors, batch_size, generator, shuffle)
+        return
+
+    def read(positions: np.ndarray) -> dict[str, Any]:
+        return {
+            k: v.in_memory(positions) if isinstance(v, CellRows) else v[torch.from_numpy(positions).to(v.device)]
+            for k, v in tensors.items()
+        }
+
+    if n <= buffer_cells:
+        yield from _cut(read(np.arange(n)), batch_size, generator, shuffle)
+        return
+    for positions in _buffers(n, generator, shuffle, buffer_cells):
+        yield from _cut(read(positions), batch_size, generator, shuffle)
 
 
 def _epoch_means(
@@ -217,7 +264,7 @@ def _set_mode(plan: TrainingPlan, training: bool) -> None:
 
 RESUME_FORMAT = "omicsgen-resume-1"
 #: config fields that may differ between a killed run and its resumption
-_VOLATILE = ("resume", "progress", "checkpoint_every", "max_epochs", "device")
+_VOLATILE = ("resume", "progress", "checkpoint_every", "max_epochs", "device", "data_loading")
 
 
 class ResumeError(ValueError):
@@ -293,8 +340,8 @@ def load_training_checkpoint(path: Path, identity: Mapping[str, Any]) -> dict[st
 
 def fit(
     plan: TrainingPlan,
-    train: Mapping[str, torch.Tensor],
-    validation: Mapping[str, torch.Tensor] | None = None,
+    train: Mapping[str, torch.Tensor | CellRows],
+    validation: Mapping[str, torch.Tensor | CellRows] | None = None,
     config: TrainingConfig | None = None,
     description: str = "training",
     checkpoint_path: str | Path | None = None,
@@ -435,13 +482,13 @@ def fit(
 
 
 def apply_in_batches(
-    function, tensors: Mapping[str, torch.Tensor] | torch.Tensor, batch_size: int = 1024
+    function, tensors: Mapping[str, torch.Tensor | CellRows] | torch.Tensor | CellRows, batch_size: int = 1024
 ) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """Evaluate ``function`` over row chunks without gradients and concatenate the outputs.
 
     ``function`` receives a tensor (or a dict of tensors) and returns a tensor or a tuple.
     """
-    single = isinstance(tensors, torch.Tensor)
+    single = isinstance(tensors, (torch.Tensor, CellRows))
     data = {"x": tensors} if single else dict(tensors)
     outputs = []
     with torch.no_grad():

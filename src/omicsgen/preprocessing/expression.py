@@ -15,6 +15,7 @@ import pandas as pd
 import scanpy as sc
 import scipy.sparse as sp
 
+from omicsgen.preprocessing import backed
 from omicsgen.preprocessing.validate import (
     InputValidationError,
     check_categories_present,
@@ -36,11 +37,11 @@ def subsample_cells(
     ``max_cells: null`` keeps everything (the default outside the test environment).
     """
     if max_cells is None or adata.n_obs <= max_cells:
-        return adata.copy()
+        return backed.with_annotations(adata) if adata.isbacked else adata.copy()
     rng = np.random.default_rng(seed)
     if stratify_key is None:
         keep = np.sort(rng.choice(adata.n_obs, size=max_cells, replace=False))
-        return adata[keep].copy()
+        return backed.subset(adata, keep, None, None, "subsampled") if adata.isbacked else adata[keep].copy()
     groups = adata.obs[stratify_key].astype(str).to_numpy()
     keep: list[np.ndarray] = []
     for group in sorted(set(groups)):
@@ -48,17 +49,22 @@ def subsample_cells(
         # at least 2 per group, so that every group survives a train/validation split
         n_group = max(2, round(max_cells * len(members) / adata.n_obs))
         keep.append(rng.choice(members, size=min(n_group, len(members)), replace=False))
-    return adata[np.sort(np.concatenate(keep))].copy()
+    rows = np.sort(np.concatenate(keep))
+    return backed.subset(adata, rows, None, None, "subsampled") if adata.isbacked else adata[rows].copy()
 
 
 def filter_cells_and_genes(adata: ad.AnnData, min_genes: int = 0, min_cells: int = 0) -> ad.AnnData:
     """Drop cells expressing fewer than ``min_genes`` genes, then genes seen in fewer
     than ``min_cells`` cells (scanpy's ``filter_cells``/``filter_genes``)."""
-    out = adata.copy()
-    if min_genes:
-        sc.pp.filter_cells(out, min_genes=min_genes)
-    if min_cells:
-        sc.pp.filter_genes(out, min_cells=min_cells)
+    if adata.isbacked:
+        cells, genes = backed.qc_masks(adata, min_genes, min_cells)
+        out = backed.subset(adata, np.flatnonzero(cells), genes, None, "filtered") if cells.any() else adata[:0]
+    else:
+        out = adata.copy()
+        if min_genes:
+            sc.pp.filter_cells(out, min_genes=min_genes)
+        if min_cells:
+            sc.pp.filter_genes(out, min_cells=min_cells)
     if out.n_obs == 0 or out.n_vars == 0:
         raise InputValidationError(
             f"{source_of(adata)}: QC filtering (min_genes={min_genes}, min_cells={min_cells}) "
@@ -87,6 +93,8 @@ def locate_counts(adata: ad.AnnData, counts: str = "auto", parameter: str = "key
     (already log-normalised, e.g. scGen's Kang file without its layer) is kept, with
     ``uns["counts_source"]["source"] = None``: methods that need counts say so before training.
     """
+    if adata.isbacked:
+        return _locate_counts_backed(adata, counts, parameter)
     out = adata.copy()
     if counts == "auto" and "counts" in out.layers:
         counts = "counts"  # a layer named counts is meant to hold them: check it, do not skip it
@@ -122,6 +130,30 @@ def locate_counts(adata: ad.AnnData, counts: str = "auto", parameter: str = "key
     return out
 
 
+def _locate_counts_backed(adata: ad.AnnData, counts: str, parameter: str) -> ad.AnnData:
+    """:func:`locate_counts` on a backed file: the counts are found and checked block by
+    block and recorded, not copied (normalisation writes them to ``layers["counts"]``)."""
+    if counts == "auto" and "counts" in adata.layers:
+        counts = "counts"
+    names = ["X", *adata.layers.keys()] if counts == "auto" else [counts]
+    if counts != "auto":
+        if counts != "X" and counts not in adata.layers:
+            raise InputValidationError(
+                f"{source_of(adata)}: {parameter} is '{counts}', but there is no such layer; "
+                f"layers are {list(adata.layers.keys()) or 'none'} (use X for counts in X, or auto)"
+            )
+        try:
+            backed.check_values(adata, counts, counts=True)
+        except InputValidationError as error:
+            raise InputValidationError(f"{error}; set {parameter} to where the raw counts are, or auto") from None
+    found = [name for name in names if counts != "auto" or backed.is_counts(adata, name)][:1]
+    out = backed.with_annotations(adata)
+    out.uns[COUNTS_KEY] = {"source": (None if not found else "X" if found[0] == "X" else f"layers/{found[0]}")}
+    if not found:
+        logger.warning("%s: no raw counts found in X or the layers; methods that need counts will stop", source_of(adata))
+    return out
+
+
 def detect_expression_scale(adata: ad.AnnData) -> str:
     """``"counts"`` (non-negative integers), ``"log_normalised"`` or ``"other"`` (e.g. scaled).
 
@@ -151,6 +183,8 @@ def normalise_expression(
 
     Records what was done in ``uns["normalisation"]``.
     """
+    if adata.isbacked:
+        return _normalise_backed(adata, target_sum)
     out = adata.copy()
     scale = detect_expression_scale(out)
     if scale == "log_normalised":
@@ -177,6 +211,29 @@ def normalise_expression(
     return out
 
 
+def _normalise_backed(adata: ad.AnnData, target_sum: float | None) -> ad.AnnData:
+    """:func:`normalise_expression` on a backed file, block by block, from the counts that
+    :func:`locate_counts` recorded."""
+    source = dict(adata.uns.get(COUNTS_KEY) or {}).get("source")
+    if "log1p" in adata.uns or NORMALISATION_KEY in adata.uns or source is None:
+        if source is None and "log1p" not in adata.uns:
+            raise InputValidationError(
+                f"{source_of(adata)}: no raw counts found to normalise (a large file is read block by block: "
+                "put the counts in X or a counts layer)"
+            )
+        out = backed.with_annotations(adata)
+        out.uns[NORMALISATION_KEY] = {"source": "input", "note": "X was already log-normalised"}
+        return out
+    if target_sum is None:
+        raise InputValidationError(
+            f"{source_of(adata)}: normalisation.target_sum: null (the median library size) needs the data in "
+            "memory; give a number for a large file"
+        )
+    out = backed.normalise(adata, source, float(target_sum), None)
+    out.uns[NORMALISATION_KEY] = {"source": "counts", "target_sum": float(target_sum)}
+    return out
+
+
 def select_highly_variable_genes(
     adata: ad.AnnData,
     n_top_genes: int | None = None,
@@ -189,6 +246,15 @@ def select_highly_variable_genes(
     ``n_top_genes: null`` or at least the number of genes marks every gene, which keeps
     datasets that were already reduced to HVGs (Kang) as they are.
     """
+    if adata.isbacked:
+        out = backed.with_annotations(adata)
+        out.var["highly_variable"] = (
+            True if n_top_genes is None or n_top_genes >= adata.n_vars
+            else backed.highly_variable(adata, n_top_genes, batch_key)
+        )  # fmt: skip
+        if subset:
+            out = backed.subset(out, None, out.var["highly_variable"].to_numpy(), None, "highly_variable")
+        return out
     out = adata.copy()
     if n_top_genes is None or n_top_genes >= out.n_vars:
         out.var["highly_variable"] = True
@@ -243,7 +309,7 @@ def split_train_validation(
     for group in sorted(set(groups)):
         members = rng.permutation(np.flatnonzero(groups == group))
         is_validation[members[: int(round(validation_fraction * len(members)))]] = True
-    out = adata.copy()
+    out = backed.with_annotations(adata) if adata.isbacked else adata.copy()
     out.obs[key] = pd.Categorical(
         np.where(is_validation, "validation", "train"), categories=["train", "validation"]
     )
@@ -284,4 +350,8 @@ def hold_out_condition(
             f"{source_of(adata)}: no cells of cell type '{cell_type}' with "
             f"{condition_key}='{condition}' to hold out"
         )
+    if adata.isbacked:
+        # a large file: the training cells are written block by block to a scratch file
+        training = backed.subset(adata, np.flatnonzero(~held), None, None, "training_cells")
+        return training, adata[held].to_memory()
     return adata[~held].copy(), adata[held].copy()

@@ -159,6 +159,14 @@ def validate_single_cell(
     check_unique_names(adata)
     check_obs_columns(adata, required_obs)
     check_min_categories(adata, min_categories or {})
+    if adata.isbacked:
+        # a large file: its matrix is scanned block by block, never loaded whole
+        from omicsgen.preprocessing import backed
+
+        backed.check_values(adata)
+        if counts_layer is not None:
+            backed.check_values(adata, counts_layer, counts=True)
+        return adata
     check_finite(adata)
     if counts_layer is not None:
         layer = None if counts_layer == "X" else counts_layer

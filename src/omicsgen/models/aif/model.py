@@ -27,7 +27,7 @@ import torch
 from omicsgen.models.aif.module import build_modules
 from omicsgen.models.aif.plan import AIFPlan, AIFPlanConfig, class_weights
 from omicsgen.models.base import BaseModel, ConfigSection
-from omicsgen.models.data import dense_matrix
+from omicsgen.models.data import CellRows, expression_matrix, nonfinite, on_device, take_rows
 from omicsgen.models.training import TrainingResult, apply_in_batches, seed_everything
 from omicsgen.preprocessing.validate import (
     InputValidationError,
@@ -143,22 +143,23 @@ class AIF(BaseModel):
             len(self.var_names), len(self.state["batches"]), config.latent_dim, config.hidden, config.adversary_hidden
         )
 
-    def _matrix(self, adata: ad.AnnData) -> np.ndarray:
-        """The matrix the networks read: the registered layer (or X), optionally log1p."""
+    def _matrix(self, adata: ad.AnnData) -> np.ndarray | CellRows:
+        """The matrix the networks read: the registered layer (or X), optionally log1p;
+        streamed rows when ``training.data_loading`` streams it."""
         layer = self.setup.layer
         if layer is not None and layer not in adata.layers:
             raise InputValidationError(
                 f"{source_of(adata)}: aif input layer '{layer}' missing; layers are "
                 f"{preview(adata.layers.keys()) or 'none'}"
             )
-        matrix = dense_matrix(adata, layer)
-        return np.log1p(matrix) if self.model_config.log1p else matrix
+        transform = np.log1p if self.model_config.log1p else None
+        return expression_matrix(adata, layer, self.training_config.data_loading, transform)
 
     def _train(self) -> TrainingResult:
         adata, device, training = self.adata, self.device, self.training_config
         validate_batches(adata, self.setup.batch_key, training.batch_size)
         matrix = self._matrix(adata)
-        if not np.isfinite(matrix).all():
+        if nonfinite(matrix)[0]:
             raise InputValidationError(f"{source_of(adata)}: aif input has NaN/inf values")
         labels = pd.Categorical(adata.obs[self.setup.batch_key].astype(str))
         self.state["batches"] = [str(c) for c in labels.categories]
@@ -171,13 +172,13 @@ class AIF(BaseModel):
         )
         plan = AIFPlan(self.modules, self.plan_config, self.model_config.prior_sigma, training.max_epochs, weights)
         is_train, is_valid = self._split(adata)
-        tensors = {"x": torch.from_numpy(matrix).to(device), "batch": torch.from_numpy(codes).to(device)}
-        train = {k: v[torch.from_numpy(is_train).to(device)] for k, v in tensors.items()}
-        valid = {k: v[torch.from_numpy(is_valid).to(device)] for k, v in tensors.items()} if is_valid.any() else None
+        tensors = {"x": on_device(matrix, device), "batch": torch.from_numpy(codes).to(device)}
+        train = {k: take_rows(v, is_train) for k, v in tensors.items()}
+        valid = {k: take_rows(v, is_valid) for k, v in tensors.items()} if is_valid.any() else None
         return self._fit(plan, train, valid, training, "aif")
 
-    def _input(self, adata: ad.AnnData) -> torch.Tensor:
-        return torch.from_numpy(self._matrix(adata)).to(self.device)
+    def _input(self, adata: ad.AnnData) -> torch.Tensor | CellRows:
+        return on_device(self._matrix(adata), self.device)
 
     def get_latent_representation(self, adata: ad.AnnData | None = None, fill_missing: bool = False) -> np.ndarray:
         """Latent means ``μ(x)`` (cells × latent_dim) of ``adata`` (default: the training

@@ -41,7 +41,7 @@ from omicsgen.models.cscgan.plan import (
     flushed_denormals,
     generator_steps_per_epoch,
 )
-from omicsgen.models.data import dense_matrix
+from omicsgen.models.data import CellRows, dense_matrix, expression_matrix, on_device, row_sums
 from omicsgen.models.training import TrainingConfig, TrainingResult, seed_everything
 from omicsgen.preprocessing.cscgan import PREPROCESSING_KEY
 from omicsgen.preprocessing.validate import InputValidationError, check_obs_columns, source_of
@@ -150,7 +150,8 @@ class CscGAN(BaseModel):
     # --- training ----------------------------------------------------------------------------
 
     def _train(self) -> TrainingResult:
-        cells = dense_matrix(self.adata, self.setup.layer)
+        loading = self.training_config.data_loading
+        cells = expression_matrix(self.adata, self.setup.layer, loading)
         if len(cells) == 0:
             raise InputValidationError(f"{source_of(self.adata)}: no cells to train on")
         codes = None
@@ -172,7 +173,7 @@ class CscGAN(BaseModel):
             self.modules["generator"], self.modules["critic"], plan_config, self.model_config.critic_input,
             probabilities, fit_config.max_epochs * per_epoch, self.training_config.batch_size,
         )  # fmt: skip
-        train = {"x": torch.from_numpy(cells).to(device)}
+        train = {"x": on_device(cells, device)}
         if codes is not None:
             train["y"] = torch.as_tensor(codes, device=device)
         with flushed_denormals():
@@ -279,8 +280,8 @@ def _requested(
     return {str(t): int(n_per_type) for t in (cell_types or known)}
 
 
-def _check_scaled(cells: np.ndarray, library_size: float, adata: ad.AnnData, what: str) -> None:
-    totals = cells.sum(axis=1, dtype=np.float64)
+def _check_scaled(cells: np.ndarray | CellRows, library_size: float, adata: ad.AnnData, what: str) -> None:
+    totals = row_sums(cells)
     if len(totals) and not np.allclose(totals, library_size, rtol=1e-3):
         raise InputValidationError(
             f"{source_of(adata)}: {what} must each total the library size {library_size:g}, found totals "
@@ -288,11 +289,11 @@ def _check_scaled(cells: np.ndarray, library_size: float, adata: ad.AnnData, wha
         )
 
 
-def _library_size(adata: ad.AnnData, cells: np.ndarray) -> float:
+def _library_size(adata: ad.AnnData, cells: np.ndarray | CellRows) -> float:
     """The library size ``preprocess_counts`` recorded, else the cells' median total; every
     cell must total it (the generator's output is scaled to it)."""
     recorded = dict(adata.uns.get(PREPROCESSING_KEY) or {}).get("library_size")
-    size = float(recorded) if recorded is not None else float(np.median(cells.sum(axis=1, dtype=np.float64)))
+    size = float(recorded) if recorded is not None else float(np.median(row_sums(cells)))
     _check_scaled(cells, size, adata, "training cells")
     return size
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from omicsgen.models.base import SETUP_KEY, AnnDataSetup, BaseModel, ConfigSection
 from omicsgen.models.baselines.perturbation import balanced_condition_pools
-from omicsgen.models.data import expression_tensor
+from omicsgen.models.data import CellRows, cell_rows, take_rows
 from omicsgen.models.scgen.module import ScGenVAE
 from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan
 from omicsgen.models.training import (
@@ -118,14 +118,19 @@ class ScGen(BaseModel):
         seed_everything(self.training_config.seed)
         self.modules = {name: module.to(device) for name, module in self._build_modules().items()}
         plan = ScGenTrainingPlan(self.modules["vae"], self.plan_config)
-        x = expression_tensor(self.adata, self.setup.layer, device)
-        validation = {"x": x[torch.from_numpy(valid_mask).to(device)]} if valid_mask.any() else None
-        train = {"x": x[torch.from_numpy(train_mask).to(device)]}
+        x = cell_rows(self.adata, self.setup.layer, device, self.training_config.data_loading)
+        validation = {"x": take_rows(x, valid_mask)} if valid_mask.any() else None
+        train = {"x": take_rows(x, train_mask)}
+        del x
         result = self._fit(plan, train, validation, self.training_config, self.name)
         result.config.update(asdict(self.plan_config))
         if self.setup.condition_key is not None:
             # delta from the cells the model trained on (the validation split only scores it)
-            self.state["delta"] = self._latent_delta(self.adata[train_mask])
+            streamed = isinstance(train["x"], CellRows)
+            # streamed: the pools are drawn from the keys alone (a backed AnnData cannot be
+            # indexed twice) and index the streamed cells' latent
+            cells = ad.AnnData(obs=self.adata.obs[train_mask].copy()) if streamed else self.adata[train_mask]
+            self.state["delta"] = self._latent_delta(cells, train["x"])
         return result
 
     # --- encoding ------------------------------------------------------------------------
@@ -136,20 +141,29 @@ class ScGen(BaseModel):
 
     def _encode(self, adata: ad.AnnData, layer: str | None, batch_size: int = 1024) -> np.ndarray:
         """Latent means (not samples), float32 cells × latent; ``adata`` has the model's genes."""
+        return self._encode_rows(cell_rows(adata, layer, self.device, self.training_config.data_loading), batch_size)
+
+    def _encode_rows(self, x, batch_size: int = 1024) -> np.ndarray:
         vae = self._vae()
-        x = expression_tensor(adata, layer, self.device)
         return apply_in_batches(lambda b: vae.encode(b)[0], x, batch_size).cpu().numpy()
 
     def _decode(self, latent: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         z = torch.as_tensor(np.asarray(latent, dtype=np.float32), device=self.device)
         return apply_in_batches(self._vae().decode, z, batch_size).cpu().numpy()
 
-    def _latent_delta(self, train: ad.AnnData) -> np.ndarray:
-        """Mean latent(stimulated) − mean latent(control) over the balanced pools of ``train``."""
+    def _latent_delta(self, train: ad.AnnData, train_rows=None) -> np.ndarray:
+        """Mean latent(stimulated) − mean latent(control) over the balanced pools of ``train``
+        (whose expression, when streamed, is ``train_rows``)."""
         s = self.setup
         control_cells, stimulated_cells = balanced_condition_pools(
             train, s.condition_key, s.control, s.stimulated, s.cell_type_key, self.training_config.seed
         )
+        if isinstance(train_rows, CellRows):
+            # the pools resample cells: encode each training cell once, streamed, and index
+            # its latent, instead of materialising both pools' expression
+            latent = self._encode_rows(train_rows)
+            means = [latent[train.obs_names.get_indexer(pool.obs_names)].mean(axis=0) for pool in (stimulated_cells, control_cells)]
+            return means[0] - means[1]
         return self._encode(stimulated_cells, s.layer).mean(axis=0) - self._encode(control_cells, s.layer).mean(axis=0)
 
     def _setup_of(self, adata: ad.AnnData) -> AnnDataSetup:

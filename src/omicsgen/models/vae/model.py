@@ -33,7 +33,14 @@ import numpy as np
 import torch
 
 from omicsgen.models.base import BaseModel, ConfigSection
-from omicsgen.models.data import dense_matrix
+from omicsgen.models.data import (
+    CellRows,
+    expression_matrix,
+    nonfinite,
+    on_device,
+    take_rows,
+    value_range,
+)
 from omicsgen.models.nn import ACTIVATIONS
 from omicsgen.models.training import TrainingResult, apply_in_batches
 from omicsgen.models.vae.module import Decoder, Encoder
@@ -91,33 +98,35 @@ def resolve_output_activation(requested: str, matrix: np.ndarray) -> str:
     """``auto`` → ``sigmoid`` when every value lies in [0, 1], else ``linear``."""
     if requested not in OUTPUT_ACTIVATIONS:
         raise ValueError(f"vae output_activation must be one of {OUTPUT_ACTIVATIONS}, got {requested!r}")
-    in_unit_interval = bool(matrix.size) and matrix.min() >= 0.0 and matrix.max() <= 1.0
+    low, high = value_range(matrix)
+    in_unit_interval = len(matrix) > 0 and low >= 0.0 and high <= 1.0
     if requested == "auto":
         return "sigmoid" if in_unit_interval else "linear"
     if requested == "sigmoid" and not in_unit_interval:
         raise ValueError(
             f"vae output_activation 'sigmoid' needs inputs scaled to [0, 1]; "
-            f"values span [{matrix.min():g}, {matrix.max():g}]"
+            f"values span [{low:g}, {high:g}]"
         )
     return requested
 
 
-def check_features(adata: ad.AnnData, layer: str | None = None, min_samples: int = 2) -> np.ndarray:
-    """The matrix to embed (X or ``layer``, dense float32), checked: at least ``min_samples``
-    samples and one feature, unique feature names, finite values."""
+def check_features(
+    adata: ad.AnnData, layer: str | None = None, min_samples: int = 2, loading: str = "memory"
+) -> np.ndarray | CellRows:
+    """The matrix to embed (X or ``layer``: dense float32, or :class:`CellRows` when
+    ``loading`` streams it), checked: at least ``min_samples`` samples and one feature,
+    unique feature names, finite values (scanned blockwise when streamed)."""
     source = source_of(adata)
     if adata.n_obs < min_samples or adata.n_vars < 1:
         raise InputValidationError(f"{source}: need at least {min_samples} samples and 1 feature, got {adata.shape}")
     duplicated = adata.var_names[adata.var_names.duplicated()]
     if len(duplicated):
         raise InputValidationError(f"{source}: duplicated feature names {preview(duplicated.unique())}")
-    matrix = dense_matrix(adata, layer)
-    bad = ~np.isfinite(matrix)
-    if bad.any():
-        rows = np.flatnonzero(bad.any(axis=1))
-        cols = np.flatnonzero(bad.any(axis=0))
+    matrix = expression_matrix(adata, layer, loading)
+    count, rows, cols = nonfinite(matrix)
+    if count:
         raise InputValidationError(
-            f"{source}: {int(bad.sum())} NaN/inf values in samples {preview(adata.obs_names[rows])}, "
+            f"{source}: {count} NaN/inf values in samples {preview(adata.obs_names[rows])}, "
             f"features {preview(adata.var_names[cols])}"
         )
     return matrix
@@ -169,7 +178,7 @@ class VAE(BaseModel):
         }  # fmt: skip
 
     def _train(self) -> TrainingResult:
-        matrix = check_features(self.adata, self.setup.layer)
+        matrix = check_features(self.adata, self.setup.layer, loading=self.training_config.data_loading)
         self.model_config = dataclasses.replace(
             self.model_config,
             output_activation=resolve_output_activation(self.model_config.output_activation, matrix),
@@ -185,10 +194,10 @@ class VAE(BaseModel):
         torch.manual_seed(self.training_config.seed)
         self.modules = {name: module.to(device) for name, module in self._build_modules().items()}
         plan = VAETrainingPlan(self.modules["encoder"], self.modules["decoder"], self.plan_config)
-        tensor = torch.from_numpy(matrix).to(device)
+        source = on_device(matrix, device)
 
-        def rows(mask: np.ndarray) -> dict[str, torch.Tensor]:
-            return {"x": tensor[torch.from_numpy(np.flatnonzero(mask)).to(device)]}
+        def rows(mask: np.ndarray) -> dict[str, torch.Tensor | CellRows]:
+            return {"x": take_rows(source, mask)}
 
         validation = rows(validation_rows) if validation_rows.any() else None
         return self._fit(plan, rows(train_rows), validation, self.training_config, "vae")
@@ -202,9 +211,11 @@ class VAE(BaseModel):
         AnnData); its features are matched to the model's by name (missing ones are an
         error listing them; ``fill_missing=True`` fills zeros, with a warning)."""
         self._require_trained()
-        matrix = check_features(self._aligned(adata, fill_missing), self.setup.layer, min_samples=1)
+        matrix = check_features(
+            self._aligned(adata, fill_missing), self.setup.layer, min_samples=1, loading=self.training_config.data_loading
+        )
         encoder = self.modules["encoder"].eval()
-        means = apply_in_batches(lambda x: encoder(x)[0], torch.from_numpy(matrix).to(self.device), batch_size)
+        means = apply_in_batches(lambda x: encoder(x)[0], on_device(matrix, self.device), batch_size)
         return means.cpu().numpy()
 
     def embed(
