@@ -46,17 +46,19 @@ class DatasetRegistryHook:
 
 
 class ThreadsHook:
-    """One thread count for torch, BLAS and numba per run (``runtime.threads``)."""
+    """One thread count for torch, BLAS and numba per run (``runtime.threads``), and the
+    processes independent trainings may use (``runtime.processes``)."""
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from omicsgen.models.runtime import set_threads
+        from omicsgen.models.runtime import set_processes, set_threads
 
         try:
             runtime = catalog.load("params:runtime")
         except DatasetError:  # a project configured before runtime.yml existed
             runtime = {}
         set_threads(runtime.get("threads", "auto"))
+        set_processes(runtime.get("processes", "auto"))
 
 
 class PreflightHook:

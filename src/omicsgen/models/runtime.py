@@ -68,3 +68,27 @@ def current_threads() -> int:
     import torch
 
     return torch.get_num_threads()
+
+
+#: processes for independent trainings (``runtime.processes``); set per run by the project
+_processes: int | None = None
+
+
+def resolve_processes(setting: Any = "auto", threads: int | None = None) -> int:
+    """``auto`` → the CPUs this process may use divided by the threads per process."""
+    if setting in (None, "auto"):
+        return max(1, available_cpus() // max(threads or current_threads(), 1))
+    processes = resolve_threads(setting)  # the same rule: a positive integer
+    return processes
+
+
+def set_processes(setting: Any = "auto") -> int:
+    global _processes
+    _processes = resolve_processes(setting)
+    logger.info("independent trainings: up to %d processes", _processes)
+    return _processes
+
+
+def current_processes() -> int:
+    """The processes set for this run (1 outside a run: the API trains where it is called)."""
+    return _processes or 1

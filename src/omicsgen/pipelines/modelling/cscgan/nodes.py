@@ -109,11 +109,6 @@ def _train(cells: ad.AnnData, params: dict[str, Any], training: dict[str, Any], 
     return model.checkpoint(), result.to_dict()
 
 
-def train_model(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
-    """Train scGAN/cscGAN on all preprocessed cells → (checkpoint, training record)."""
-    return _train(cells, params, params["training"], "main")
-
-
 def _load(checkpoint: dict, params: dict[str, Any]):
     from omicsgen.models.cscgan import CscGAN
 
@@ -158,10 +153,19 @@ def split_for_augmentation(cells: ad.AnnData, params: dict[str, Any]) -> tuple[a
     return train[kept].copy(), cells[test].copy()
 
 
-def train_augmentation_model(train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
-    """A GAN trained on the downsampled training split only (no test cell is seen);
-    ``augmentation.training`` overrides the ``training`` section."""
-    return _train(train, params, {**params["training"], **params["augmentation"]["training"]}, "augmentation")
+def train_models(cells: ad.AnnData, augmentation_train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
+    """The main GAN on all preprocessed cells and the augmentation GAN on the downsampled
+    training split only (no test cell is seen; ``augmentation.training`` overrides
+    ``training``), side by side in two processes when the run has the cores
+    (``runtime.processes``) → (checkpoint, record) of each."""
+    from omicsgen.models.parallel import run_in_processes
+
+    augmentation_training = {**params["training"], **params["augmentation"]["training"]}
+    (model, training), (augmentation_model, augmentation_record) = run_in_processes(
+        _train,
+        [(cells, params, params["training"], "main"), (augmentation_train, params, augmentation_training, "augmentation")],
+    )
+    return model, training, augmentation_model, augmentation_record
 
 
 def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:

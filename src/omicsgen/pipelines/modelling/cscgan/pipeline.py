@@ -1,4 +1,5 @@
-"""cscgan modelling: scGAN preprocessing → train → generate; the augmentation experiment."""
+"""cscgan modelling: scGAN preprocessing → the main and augmentation GANs (trained side by
+side) → generate; the augmentation experiment."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ def create_pipeline(kind: str = "perturbation") -> Pipeline:
     return pipeline(
         [
             node(nodes.prepare_cells, ["primary", "settings"], "cells", name="prepare_cells"),
-            node(nodes.train_model, ["cells", "settings"], ["model", "training"], name="train_model"),
-            node(nodes.generate, ["model", "cells", "settings"], "generated", name="generate_cells"),
             node(
                 nodes.split_for_augmentation,
                 ["cells", "settings"],
@@ -20,11 +19,12 @@ def create_pipeline(kind: str = "perturbation") -> Pipeline:
                 name="split_for_augmentation",
             ),
             node(
-                nodes.train_augmentation_model,
-                ["augmentation_train", "settings"],
-                ["augmentation_model", "augmentation_training"],
-                name="train_augmentation_model",
+                nodes.train_models,
+                ["cells", "augmentation_train", "settings"],
+                ["model", "training", "augmentation_model", "augmentation_training"],
+                name="train_main_and_augmentation_models",
             ),
+            node(nodes.generate, ["model", "cells", "settings"], "generated", name="generate_cells"),
             node(
                 nodes.generate_rare_cells,
                 ["augmentation_model", "augmentation_train", "settings"],
