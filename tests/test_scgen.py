@@ -439,10 +439,14 @@ def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy)
     reporting = project / "data" / "test" / "08_reporting" / "kang" / "scgen"
     metrics = json.loads((reporting / "metrics.json").read_text())
     entry = metrics["held_out"]["CD4T"]
-    assert set(entry["methods"]) == {"scgen", "gene_arithmetic", "pca_arithmetic", "null"}
+    assert set(entry["methods"]) == {"scgen", "gene_arithmetic", "pca_arithmetic", "mean_response", "null"}
     assert len(entry["top_degs"]) == 20 and entry["epochs_run"] <= 3
     for scores in entry["methods"].values():
         assert 0.0 <= scores["r2_mean_all"]["mean"] <= 1.0 and scores["r2_mean_top20"]["sd"] >= 0.0
+        assert scores["energy_distance"] >= 0.0
+    assert entry["methods"]["null"]["pearson_delta_all"] is None  # the null prediction has no response
+    assert -1.0 <= entry["methods"]["mean_response"]["pearson_delta_top20"] <= 1.0
+    assert set(entry["best_method"]) == set(entry["methods"]["scgen"])
     for figure in ("mean_expression_scatter", "strongest_deg_violin", "training_curves"):
         assert (reporting / f"{figure}.png").stat().st_size > 10_000
     timings = json.loads((reporting / "timings.json").read_text())

@@ -321,8 +321,15 @@ SCGEN_ROWS = {
     "scgen": ("scGen", "method"),
     "gene_arithmetic": ("mean shift in gene space", "baseline"),
     "pca_arithmetic": ("mean shift in PCA space", "baseline"),
+    "mean_response": ("mean response of the other types", "baseline"),
     "null": ("null (control cells)", "baseline"),
 }
+#: the response metrics of recent perturbation benchmarks, where metrics.json has them
+SCGEN_RESPONSE_COLUMNS = (
+    ("pearson_delta_top{n}", "Pearson Δ, top-{n} DEGs", "higher"),
+    ("pearson_delta_all", "Pearson Δ, all genes", "higher"),
+    ("energy_distance", "energy distance (PCA)", "lower"),
+)
 
 
 def _ordered(keys: Sequence[str], preferred: Sequence[str]) -> list[str]:
@@ -342,13 +349,18 @@ def _lead_scgen(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead |
         Column(top, f"R² of means, top-{n_degs} DEGs", "higher"),
         Column("r2_mean_all", "R² of means, all genes", "higher"),
     ]
+    columns += [Column(k.format(n=n_degs), label.format(n=n_degs), better) for k, label, better in SCGEN_RESPONSE_COLUMNS
+                if k.format(n=n_degs) in summary["scgen"]]  # fmt: skip
     names = _ordered([k for k, v in summary.items() if isinstance(v, Mapping)], list(SCGEN_ROWS))
     rows = [Row(n, _esc(SCGEN_ROWS.get(n, (n.replace("_", " "), ""))[0]), summary[n],
                 SCGEN_ROWS.get(n, ("", "baseline"))[1]) for n in names]  # fmt: skip
     types = ", ".join(_esc(t) for t in per_type)
     lead = Lead(
         caption=f"R² between predicted and real stimulated per-gene means, mean over {len(per_type)} "
-        f"held-out cell type{'s' if len(per_type) != 1 else ''}" + (f" ({types})" if types else ""),
+        f"held-out cell type{'s' if len(per_type) != 1 else ''}" + (f" ({types})" if types else "")
+        + ("; Pearson Δ: correlation over genes of the predicted and the real response (mean − the type's "
+           "control mean; undefined for the null prediction); energy distance between predicted and real "
+           "stimulated cells in a PCA of the type's real cells" if len(columns) > 2 else ""),
         columns=columns,
         rows=rows,
         used={"mean_over_held_out_types", "held_out"} if per_type else {"mean_over_held_out_types"},
@@ -366,10 +378,13 @@ def _lead_scgen(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead |
                 not losers,
             )
         )
+    best = _scgen_best_per_type(per_type, columns)
+    if best is not None:
+        lead.targets.append(best)
     if per_type:
         lead.details.append(("Per held-out cell type", _safe(lambda: _scgen_per_type(per_type, top), per_type)))
         lead.details.append(
-            ("All R² scores per held-out type (bootstrap mean ± sd, full data)", _safe(lambda: _scgen_all_scores(per_type), None))
+            ("All scores per held-out type (R²: bootstrap mean ± sd, full data)", _safe(lambda: _scgen_all_scores(per_type), None))
         )
         degs = {t: e.get("top_degs") for t, e in per_type.items() if isinstance(e, Mapping) and e.get("top_degs")}
         if degs:
@@ -385,6 +400,25 @@ def _lead_scgen(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead |
         lead.details.append(("Training time per model (timings.json)", render_generic(timings)))
         lead.used_extras.add("timings")
     return lead
+
+
+def _scgen_best_per_type(per_type: Mapping[str, Any], columns: Sequence[Column]) -> Target | None:
+    """Which method is best on each lead metric, per held-out type (``best_method`` of
+    metrics.json); met when scGen is among the best everywhere."""
+    best = {t: e["best_method"] for t, e in per_type.items() if isinstance(e, Mapping) and isinstance(e.get("best_method"), Mapping)}
+    if not best:
+        return None
+    label = {name: row[0] for name, row in SCGEN_ROWS.items()}
+    parts, everywhere = [], True
+    for cell_type, by_metric in best.items():
+        named = []
+        for column in columns:
+            winners = by_metric.get(column.key)
+            if isinstance(winners, Sequence) and not isinstance(winners, str) and winners:
+                everywhere &= "scgen" in winners
+                named.append(f"{column.label}: {_esc(' = '.join(label.get(str(w), str(w)) for w in winners))}")
+        parts.append(f"<b>{_esc(cell_type)}</b> — " + "; ".join(named))
+    return Target("scGen best on every metric for every held-out type; the best per type: " + " · ".join(parts), everywhere)
 
 
 def _scgen_per_type(per_type: Mapping[str, Any], top: str) -> str:

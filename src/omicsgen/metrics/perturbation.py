@@ -5,6 +5,22 @@ R² here is the squared Pearson correlation, over genes, between a per-gene stat
 the top differentially expressed genes (Wilcoxon, perturbed vs control of the held-out
 cell type). A bootstrap over cells (draws of a fraction of the predicted and of the real
 cells, without replacement) gives its mean and standard deviation.
+
+The metrics of recent perturbation benchmarks, computed once on all cells (no bootstrap):
+
+- Pearson Δ: the Pearson correlation, over genes, of the predicted response
+  mean(predicted) − mean(control) with the real one mean(stimulated) − mean(control), both
+  against the real control cells of the held-out type; all genes and the top DEGs. It scores
+  the direction of the change, which R² of means (dominated by the baseline expression
+  every prediction shares with its control cells) does not. Undefined (``None``) when
+  either response is constant: the null prediction's response is exactly zero.
+- energy distance between the predicted and the real stimulated cells (Székely's
+  E = 2·E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖, Euclidean, every pair including a cell with
+  itself, so that identical samples give 0), in a PCA space fitted on the held-out type's
+  real control and stimulated cells (:func:`evaluation_space`, 50 components), on at most
+  2,000 cells per side drawn without replacement with a fixed seed. It compares whole
+  distributions, not only means. Lower is better; the null prediction's value is the
+  distance between the type's control and stimulated cells.
 """
 
 from __future__ import annotations
@@ -123,4 +139,84 @@ def perturbation_scores(  # noqa: PLR0913
         )
         for statistic in ("mean", "variance")
         for subset, index in genes.items()
+    }
+
+
+#: the undefined-correlation threshold: a response whose spread over genes is below this
+#: fraction of the expression scale (float32 rounding of a copy of the control cells)
+_CONSTANT = 1e-6
+
+
+def pearson_delta(predicted_mean: np.ndarray, control_mean: np.ndarray, real_mean: np.ndarray) -> float | None:
+    """Pearson correlation over genes of the predicted response ``predicted_mean −
+    control_mean`` and the real one ``real_mean − control_mean``; ``None`` (undefined) when
+    either response is constant over genes, as the null prediction's is."""
+    control_mean = np.asarray(control_mean, dtype=np.float64)
+    predicted = np.asarray(predicted_mean, dtype=np.float64) - control_mean
+    real = np.asarray(real_mean, dtype=np.float64) - control_mean
+    scale = _CONSTANT * max(float(np.abs(control_mean).max(initial=0.0)), 1.0)
+    if predicted.size < 2 or np.ptp(predicted) <= scale or np.ptp(real) <= scale:
+        return None
+    return float(np.corrcoef(predicted, real)[0, 1])
+
+
+def _mean_pairwise_distance(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.spatial.distance import cdist
+
+    return float(cdist(a, b).mean())
+
+
+def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Energy distance 2·E‖X − Y‖ − E‖X − X′‖ − E‖Y − Y′‖ between two samples (rows),
+    Euclidean, with every pair (V-statistic): 0 for identical samples, never negative."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    value = 2 * _mean_pairwise_distance(x, y) - _mean_pairwise_distance(x, x) - _mean_pairwise_distance(y, y)
+    return max(value, 0.0)
+
+
+def subsample(x: np.ndarray, max_cells: int, seed: int = 0) -> np.ndarray:
+    """At most ``max_cells`` rows of ``x``, drawn without replacement (seeded), in order."""
+    if len(x) <= max_cells:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), max_cells, replace=False))]
+
+
+def evaluation_space(control: ad.AnnData, real: ad.AnnData, n_components: int = 50, max_cells: int = 2000, seed: int = 0):
+    """The PCA (fitted) in which energy distances are measured: on the held-out type's real
+    control and stimulated cells, at most ``max_cells`` of each."""
+    from sklearn.decomposition import PCA
+
+    fit_on = np.vstack([subsample(_dense(control.X), max_cells, seed), subsample(_dense(real.X), max_cells, seed)])
+    n_components = max(1, min(n_components, fit_on.shape[0] - 1, fit_on.shape[1]))
+    return PCA(n_components=n_components, random_state=seed).fit(fit_on)
+
+
+def response_scores(  # noqa: PLR0913
+    predicted: ad.AnnData,
+    control: ad.AnnData,
+    real: ad.AnnData,
+    degs: Sequence[str],
+    space=None,
+    max_cells: int = 2000,
+    seed: int = 0,
+) -> dict[str, float | None]:
+    """``pearson_delta_all``, ``pearson_delta_top<k>`` (against the real ``control`` cells
+    of the held-out type) and ``energy_distance`` (in ``space``, a fitted PCA from
+    :func:`evaluation_space`; fitted here when not given) for the predicted vs the real
+    perturbed cells (same genes, same order)."""
+    if not list(predicted.var_names) == list(control.var_names) == list(real.var_names):
+        raise ValueError("predicted, control and real cells must have the same genes in the same order")
+    index = real.var_names.get_indexer(list(degs))
+    if (index < 0).any():
+        raise ValueError("some DEGs are not among the genes")
+    pred_x, control_x, real_x = _dense(predicted.X), _dense(control.X), _dense(real.X)
+    means = [m.mean(axis=0) for m in (pred_x, control_x, real_x)]
+    if space is None:
+        space = evaluation_space(control, real, max_cells=max_cells, seed=seed)
+    return {
+        "pearson_delta_all": pearson_delta(*means),
+        f"pearson_delta_top{len(degs)}": pearson_delta(*(m[index] for m in means)),
+        "energy_distance": energy_distance(
+            space.transform(subsample(pred_x, max_cells, seed)), space.transform(subsample(real_x, max_cells, seed))
+        ),
     }

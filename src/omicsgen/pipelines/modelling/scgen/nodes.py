@@ -102,8 +102,9 @@ def predict_held_out(adata: ad.AnnData, checkpoints: dict[str, Any], params: dic
 
 
 def predict_baselines(adata: ad.AnnData, held_out: list[str], params: dict[str, Any]) -> ad.AnnData:
-    """Gene-space and PCA-space vector arithmetic and the null prediction, per held-out
-    type, from the same training cells and balanced pools as scGen."""
+    """Gene-space and PCA-space vector arithmetic, the mean response (other types' own
+    stimulated − control shifts, equally weighted) and the null prediction, per held-out
+    type, from the same training cells (and, for the arithmetic, balanced pools) as scGen."""
     from omicsgen.models.base import split_masks
     from omicsgen.models.baselines import perturbation as baselines
 
@@ -119,6 +120,7 @@ def predict_baselines(adata: ad.AnnData, held_out: list[str], params: dict[str, 
             baselines.pca_space_arithmetic(
                 train, control_pool, stimulated_pool, control, evaluation["pca_components"], seed
             ),
+            baselines.mean_response(train, control, **keys),
             baselines.null_prediction(control),
         ):
             predicted.obs["held_out"] = cell_type

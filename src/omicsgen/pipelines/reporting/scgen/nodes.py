@@ -1,5 +1,6 @@
-"""scGen reporting nodes: R² of means/variances (all genes, top DEGs) per held-out type and
-method, and the figures."""
+"""scGen reporting nodes: per held-out type and method, R² of means/variances (all genes,
+top DEGs), Pearson Δ (all genes, top DEGs) and the energy distance; which method is best
+on each metric; and the figures."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import anndata as ad
 import numpy as np
 
 from omicsgen.metrics.degenerate import degenerate_settings
-from omicsgen.metrics.perturbation import cells_of, perturbation_scores, top_degs
+from omicsgen.metrics.perturbation import (
+    cells_of,
+    evaluation_space,
+    perturbation_scores,
+    response_scores,
+    top_degs,
+)
 
-METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "null")
+METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "mean_response", "null")
+#: metrics where the lowest value is best (every other one: the highest)
+LOWER_IS_BETTER = frozenset({"energy_distance"})
 
 
 def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnData:
@@ -21,6 +30,30 @@ def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnDa
     return predictions[mask.to_numpy()]
 
 
+def _value(score: Any) -> float | None:
+    """A metric's number: the bootstrap mean of an R², the value of a single score."""
+    return score["mean"] if isinstance(score, dict) else score
+
+
+def best_methods(methods: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Per metric, the method(s) with the best value (ties, equal to 1e-6 relative, all
+    named: a shift leaves variances equal up to float32 rounding; undefined values, such as
+    the null prediction's Pearson Δ, are left out)."""
+    best = {}
+    for metric in next(iter(methods.values())):
+        values = {m: _value(scores[metric]) for m, scores in methods.items() if _value(scores.get(metric)) is not None}
+        if values:
+            pick = min if metric in LOWER_IS_BETTER else max
+            top = pick(values.values())
+            best[metric] = [m for m, v in values.items() if np.isclose(v, top, rtol=1e-6, atol=0.0)]
+    return best
+
+
+def _mean_over_types(values: list[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def score_predictions(
     adata: ad.AnnData,
     predictions: ad.AnnData,
@@ -28,38 +61,46 @@ def score_predictions(
     training: dict[str, Any],
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """metrics.json: per held-out type, its top DEGs and every method's bootstrap R²; the
-    epochs each model ran; and the mean over types. Deterministic (no timings)."""
+    """metrics.json: per held-out type, its top DEGs, every method's bootstrap R², Pearson
+    Δ and energy distance, and the best method per metric; the epochs each model ran; and
+    the mean over types (of the defined values). Deterministic (no timings)."""
     keys, evaluation, seed = params["keys"], params["evaluation"], params["training"]["seed"]
     warnings = degenerate_settings(adata.n_vars, {
         "scgen.evaluation.n_degs": (evaluation["n_degs"], "the top-DEG scores are all-gene scores"),
         "scgen.evaluation.pca_components": (evaluation["pca_components"], "PCA arithmetic is gene-space arithmetic"),
+        "scgen.evaluation.energy_pca_components": (
+            evaluation["energy_pca_components"], "energy distances are measured in all of gene space"),
     })  # fmt: skip
     per_type: dict[str, Any] = {}
     top = f"r2_mean_top{evaluation['n_degs']}"
     for cell_type in training:
         degs = top_degs(adata, cell_type, evaluation["n_degs"], **keys)
         real = cells_of(adata, cell_type, keys["stimulated"], **keys)
+        control = cells_of(adata, cell_type, keys["control"], **keys)
+        max_cells = evaluation["energy_max_cells"]
+        space = evaluation_space(control, real, evaluation["energy_pca_components"], max_cells, seed)
         methods = {}
         for method in METHODS:
             source = predictions if method == "scgen" else baseline_predictions
-            methods[method] = perturbation_scores(
-                _predicted(source, cell_type, method), real, degs,
-                evaluation["n_draws"], evaluation["fraction"], seed,
-            )
+            predicted = _predicted(source, cell_type, method)
+            methods[method] = {
+                **perturbation_scores(predicted, real, degs, evaluation["n_draws"], evaluation["fraction"], seed),
+                **response_scores(predicted, control, real, degs, space, max_cells, seed),
+            }
         per_type[cell_type] = {
             "n_real_stimulated": int(real.n_obs),
             "top_degs": degs,
             "methods": methods,
             "epochs_run": training[cell_type]["epochs_run"],
             "best_epoch": training[cell_type]["best_epoch"],
+            "best_method": best_methods(methods),
             "scgen_beats_every_baseline_top_degs": all(
                 methods["scgen"][top]["mean"] > methods[m][top]["mean"] for m in METHODS[1:]
             ),
         }
     summary = {
         method: {
-            metric: float(np.mean([per_type[t]["methods"][method][metric]["mean"] for t in per_type]))
+            metric: _mean_over_types([_value(per_type[t]["methods"][method][metric]) for t in per_type])
             for metric in per_type[next(iter(per_type))]["methods"][method]
         }
         for method in METHODS
