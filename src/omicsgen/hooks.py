@@ -95,6 +95,16 @@ class RecordSourceFileHook:
             data.attrs[SOURCE_FILE_KEY] = path
 
 
+class ReleaseMemoryHook:
+    """After every node, memory its step freed goes back to the operating system."""
+
+    @hook_impl
+    def after_node_run(self) -> None:
+        from omicsgen.models.runtime import release_memory
+
+        release_memory()
+
+
 class RunSummaryHook:
     """Log what a run is about to do and, at the end, where its files went."""
 

@@ -553,7 +553,7 @@ def _lead_normae(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead 
         else:
             lead.targets.append(Target(text, None))
     if isinstance(metrics.get("qc_baselines"), Mapping) and metrics["qc_baselines"]:
-        lead.details.append(("QC-based baselines: settings, time, cross-validation", render_generic(metrics["qc_baselines"])))
+        lead.details.append(("QC-based baselines: settings, cross-validation", render_generic(metrics["qc_baselines"])))
         lead.used.add("qc_baselines")
     if isinstance(metrics.get("selected_epoch"), Mapping) and metrics["selected_epoch"]:
         lead.details.append(("Model selection (selected epoch)", render_generic(metrics["selected_epoch"])))

@@ -4,6 +4,7 @@ from omicsgen.hooks import (
     DatasetRegistryHook,
     PreflightHook,
     RecordSourceFileHook,
+    ReleaseMemoryHook,
     RunSummaryHook,
     ThreadsHook,
 )
@@ -12,7 +13,8 @@ from omicsgen.tracking import MlflowTrackingHook
 # pluggy calls the hooks of one event last-registered first: the preflight checks run
 # before the MLflow run starts, so a run stopped by them leaves nothing behind.
 HOOKS = (
-    DatasetRegistryHook(), ThreadsHook(), MlflowTrackingHook(), PreflightHook(), RecordSourceFileHook(), RunSummaryHook(),
+    DatasetRegistryHook(), ThreadsHook(), MlflowTrackingHook(), PreflightHook(), RecordSourceFileHook(),
+    ReleaseMemoryHook(), RunSummaryHook(),
 )
 
 CONFIG_LOADER_ARGS = {

@@ -52,6 +52,36 @@ def cells_of(  # noqa: PLR0913
     return adata[mask.to_numpy()]
 
 
+#: scoring (the DEG test, the R² bootstrap, Δ and energy distance) uses at most this many
+#: cells per condition and method: a seeded subsample above it (``scgen.evaluation.max_cells``)
+MAX_SCORED_CELLS = 10_000
+
+
+def rng_choice(members: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """``members``, or a seeded subsample of ``limit`` of them."""
+    if len(members) <= limit:
+        return members
+    return np.random.default_rng(seed).choice(members, limit, replace=False)
+
+
+def scored_subsample(
+    adata: ad.AnnData, cell_type: str, condition_key: str, cell_type_key: str, max_cells: int = MAX_SCORED_CELLS
+) -> dict[str, int] | None:
+    """How many cells per condition of ``cell_type`` were scored, when that was a subsample."""
+    of_type = adata.obs.loc[adata.obs[cell_type_key].astype(str) == str(cell_type), condition_key].astype(str)
+    counts = of_type.value_counts()
+    if counts.max() <= max_cells:
+        return None
+    return {str(c): int(min(n, max_cells)) for c, n in counts.items()}
+
+
+def at_most(cells: ad.AnnData, max_cells: int = MAX_SCORED_CELLS, seed: int = 0) -> ad.AnnData:
+    """``cells``, or a seeded subsample of ``max_cells`` of them (in their order)."""
+    if cells.n_obs <= max_cells:
+        return cells
+    return cells[np.sort(rng_choice(np.arange(cells.n_obs), max_cells, seed))]
+
+
 def top_degs(  # noqa: PLR0913
     adata: ad.AnnData,
     cell_type: str,
@@ -60,15 +90,23 @@ def top_degs(  # noqa: PLR0913
     control: str = "control",
     stimulated: str = "stimulated",
     cell_type_key: str = "cell_type",
+    max_cells: int = MAX_SCORED_CELLS,
 ) -> list[str]:
     """The ``n_genes`` top-ranked genes of a Wilcoxon test (scanpy), stimulated vs control,
-    within ``cell_type`` of the real cells in ``adata``."""
+    within ``cell_type`` of the real cells in ``adata`` (at most ``max_cells`` per condition)."""
     import scanpy as sc
 
-    cells = adata[
+    chosen = np.flatnonzero(
         (adata.obs[cell_type_key].astype(str) == str(cell_type)).to_numpy()
         & adata.obs[condition_key].astype(str).isin([control, stimulated]).to_numpy()
-    ]
+    )
+    conditions = adata.obs[condition_key].astype(str).to_numpy()[chosen]
+    # above max_cells per condition the test runs on a seeded subsample (reported by the
+    # caller via scored_subsample)
+    chosen = np.sort(np.concatenate([
+        rng_choice(chosen[conditions == c], max_cells) for c in (control, stimulated)
+    ]))  # fmt: skip
+    cells = adata[chosen]
     test = ad.AnnData(X=cells.X, obs=cells.obs[[condition_key]].astype(str).astype("category"))
     test.var_names = cells.var_names
     sc.tl.rank_genes_groups(

@@ -225,3 +225,60 @@ def row_sums(source: np.ndarray | CellRows) -> np.ndarray:
         [np.asarray(block.sum(axis=1, dtype=np.float64)).ravel() for _, block in row_blocks(source)]
         or [np.zeros(0)]
     )
+
+
+def weighted_row_mean(source: np.ndarray | CellRows, weights: np.ndarray) -> np.ndarray:
+    """Σ wᵢ·rowᵢ / Σ wᵢ in float64 (``weights``: one per row, e.g. how often a resampled pool
+    holds each cell); read blockwise, nothing densified beyond a block."""
+    weights = np.asarray(weights, dtype=np.float64)
+    total = np.zeros(source.shape[1])
+    for start, block in row_blocks(source):
+        part = weights[start : start + block.shape[0]]
+        if part.any():
+            total += np.asarray(block.T @ part if sp.issparse(block) else part @ np.asarray(block, dtype=np.float64)).ravel()
+    return total / weights.sum()
+
+
+def multiplicities(positions: np.ndarray, n_rows: int) -> np.ndarray:
+    """How often each of ``n_rows`` rows appears in ``positions`` (a pool drawn with replacement)."""
+    return np.bincount(np.asarray(positions, dtype=np.int64), minlength=n_rows).astype(np.float64)
+
+
+def group_row_means(source: np.ndarray | CellRows, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean row of each label (float64), all groups in one blockwise pass."""
+    names, codes = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+    totals = np.zeros((len(names), source.shape[1]))
+    for start, block in row_blocks(source):
+        block_codes = codes[start : start + block.shape[0]]
+        indicator = sp.csr_matrix(
+            (np.ones(len(block_codes)), (block_codes, np.arange(len(block_codes)))), shape=(len(names), len(block_codes))
+        )
+        totals += np.asarray((indicator @ block).toarray() if sp.issparse(block) else indicator @ np.asarray(block, dtype=np.float64))
+    sizes = np.bincount(codes, minlength=len(names))[:, None]
+    return {str(name): totals[i] / sizes[i] for i, name in enumerate(names)}
+
+
+#: the PCA-space baseline is fitted on at most this many matrix values (dense float32:
+#: 512 MB): every training cell up to 67,000 cells × 2,000 genes, a seeded subsample above
+PCA_FIT_VALUES = 2**27
+
+
+def dense_sample(source: np.ndarray | CellRows, max_values: int = PCA_FIT_VALUES, seed: int = 0) -> tuple[np.ndarray, bool]:
+    """Rows as a dense float32 array: all of them, or a seeded subsample of at most
+    ``max_values`` values (then True)."""
+    n_rows, n_columns = source.shape
+    limit = max(max_values // max(n_columns, 1), 2)
+    if n_rows <= limit:
+        rows, sampled = np.arange(n_rows), False
+    else:
+        rows, sampled = np.sort(np.random.default_rng(seed).choice(n_rows, limit, replace=False)), True
+    if not isinstance(source, CellRows):
+        return np.asarray(source[rows], dtype=np.float32), sampled
+    # filled block by block: the sample is the only full-size array
+    out = np.empty((len(rows), n_columns), dtype=np.float32)
+    filled = 0
+    for start, block in row_blocks(source):
+        chosen = rows[(rows >= start) & (rows < start + block.shape[0])] - start
+        out[filled : filled + len(chosen)] = _dense_rows(block[chosen])
+        filled += len(chosen)
+    return out, sampled

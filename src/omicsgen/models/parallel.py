@@ -38,11 +38,16 @@ def run_in_processes(
     if processes <= 1:
         return [function(*job) for job in jobs]
     logger.info("%d trainings in %d processes (%d thread(s) each)", len(jobs), processes, current_threads())
-    with ProcessPoolExecutor(
+    with worker_pool(processes) as pool:
+        futures = [pool.submit(function, *job) for job in jobs]
+        return [future.result() for future in futures]
+
+
+def worker_pool(processes: int) -> ProcessPoolExecutor:
+    """``processes`` spawned workers, each with the run's thread count and log level."""
+    return ProcessPoolExecutor(
         max_workers=processes,
         mp_context=get_context("spawn"),  # a fork would copy torch's thread pools mid-state
         initializer=_start_worker,
         initargs=(current_threads(), logging.getLogger().getEffectiveLevel()),
-    ) as pool:
-        futures = [pool.submit(function, *job) for job in jobs]
-        return [future.result() for future in futures]
+    )

@@ -92,3 +92,20 @@ def set_processes(setting: Any = "auto") -> int:
 def current_processes() -> int:
     """The processes set for this run (1 outside a run: the API trains where it is called)."""
     return _processes or 1
+
+
+def release_memory() -> None:
+    """Hand memory freed by the last step back to the operating system.
+
+    glibc keeps freed heap pages for reuse, so after a node that built and dropped large
+    arrays the process stays as large as its peak; ``malloc_trim`` returns them (as Dask
+    workers do between tasks), keeping a long run's footprint near what it holds.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

@@ -257,19 +257,43 @@ def space_on(path: str | Path) -> int:
     return shutil.disk_usage(Path(path).parent).free
 
 
+def _copy_in_slices(source, destination_parent, name: str, rows: int = 2**22) -> None:
+    """An HDF5 dataset or group copied a slice at a time (``h5py``'s ``copy`` may read a
+    whole dataset into memory), with its attributes and compression."""
+    if isinstance(source, h5py.Group):
+        group = destination_parent.create_group(name)
+        for key, value in source.attrs.items():
+            group.attrs[key] = value
+        for child in source:
+            _copy_in_slices(source[child], group, child, rows)
+        return
+    if source.shape == () or source.dtype.kind in "OSU":  # scalars and strings are small
+        source.parent.copy(source, destination_parent, name)
+        return
+    target = destination_parent.create_dataset(
+        name, shape=source.shape, dtype=source.dtype, chunks=source.chunks,
+        compression=source.compression, compression_opts=source.compression_opts,
+    )  # fmt: skip
+    for start in range(0, source.shape[0], rows):
+        target[start : start + rows] = source[start : start + rows]
+    for key, value in source.attrs.items():
+        target.attrs[key] = value
+
+
 def copy_backed(adata: ad.AnnData, path: str | Path) -> None:
-    """Save a backed AnnData to ``path``: its annotations written anew, its matrices
-    copied from its file by HDF5 (no matrix passes through memory)."""
-    source = Path(adata.filename)
-    temporary = Path(path).with_name(f".{Path(path).name}.partial")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Save a backed AnnData to ``path``: its annotations written anew, its matrices copied
+    from its file a slice at a time (nothing the size of the matrix passes through memory)."""
+    source, path = Path(adata.filename), Path(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         ad.AnnData(obs=adata.obs, var=adata.var, uns=dict(adata.uns), obsm=dict(adata.obsm)).write_h5ad(temporary)
         with h5py.File(source, "r") as src, h5py.File(temporary, "a") as dst:
-            if "X" in src:
-                src.copy(src["X"], dst, "X")
-            for name in src.get("layers", {}):
-                src.copy(src["layers"][name], dst["layers"], name)
+            for name in ("X", "layers"):
+                if name in src:
+                    if name in dst:
+                        del dst[name]
+                    _copy_in_slices(src[name], dst, name)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

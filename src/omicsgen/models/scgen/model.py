@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from omicsgen.models.base import SETUP_KEY, AnnDataSetup, BaseModel, ConfigSection
-from omicsgen.models.baselines.perturbation import balanced_condition_pools
+from omicsgen.models.baselines.perturbation import balanced_condition_pools, pool_rows
 from omicsgen.models.data import CellRows, cell_rows, take_rows
 from omicsgen.models.scgen.module import ScGenVAE
 from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan
@@ -162,8 +162,8 @@ class ScGen(BaseModel):
             # the pools resample cells: encode each training cell once, streamed, and index
             # its latent, instead of materialising both pools' expression
             latent = self._encode_rows(train_rows)
-            means = [latent[train.obs_names.get_indexer(pool.obs_names)].mean(axis=0) for pool in (stimulated_cells, control_cells)]
-            return means[0] - means[1]
+            stimulated_rows, control_rows = pool_rows(train, stimulated_cells, control_cells)
+            return latent[stimulated_rows].mean(axis=0) - latent[control_rows].mean(axis=0)
         return self._encode(stimulated_cells, s.layer).mean(axis=0) - self._encode(control_cells, s.layer).mean(axis=0)
 
     def _setup_of(self, adata: ad.AnnData) -> AnnDataSetup:

@@ -12,7 +12,7 @@ def create_pipeline(kind: str = "scrna_batches") -> Pipeline:
     return pipeline(
         [
             node(nodes.validate_inputs, ["model_input", "settings"], "checked_input", name="validate_inputs"),
-            node(nodes.train_model, ["checked_input", "settings"], ["model", "training"], name="train"),
+            node(nodes.train_model, ["checked_input", "settings"], ["model", "training"], name="train", tags="training"),
             node(nodes.correct_batches, ["model", "checked_input", "settings"], "corrected", name="correct"),
             node(nodes.integration_embeddings, ["corrected", "settings"], "embeddings", name="embed_methods"),
         ]

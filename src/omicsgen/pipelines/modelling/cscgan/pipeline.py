@@ -23,6 +23,7 @@ def create_pipeline(kind: str = "perturbation") -> Pipeline:
                 ["cells", "augmentation_train", "settings"],
                 ["model", "training", "augmentation_model", "augmentation_training"],
                 name="train_main_and_augmentation_models",
+                tags="training",
             ),
             node(nodes.generate, ["model", "cells", "settings"], "generated", name="generate_cells"),
             node(

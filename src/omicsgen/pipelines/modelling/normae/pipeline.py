@@ -21,6 +21,7 @@ def create_pipeline(kind: str = "metabolomics") -> Pipeline:
                 ["checked_input", "settings"],
                 ["model", "training", "train_history", "config", "early_stop_info"],
                 name="train",
+                tags="training",
             ),
             node(nodes.correct, ["checked_input", "model", "settings"], "corrected", name="correct"),
             node(

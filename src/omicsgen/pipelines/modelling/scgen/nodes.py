@@ -109,20 +109,16 @@ def predict_baselines(adata: ad.AnnData, held_out: list[str], params: dict[str, 
     from omicsgen.models.baselines import perturbation as baselines
 
     keys, evaluation, seed = params["keys"], params["evaluation"], params["training"]["seed"]
-    parts = []
+    parts, fits = [], {}
     for cell_type in held_out:
         train = _training_cells(adata, cell_type, keys)
-        train = train[split_masks(train, "split")[0]]
-        control_pool, stimulated_pool = baselines.balanced_condition_pools(train, **keys, seed=seed)
         control = cells_of(adata, cell_type, keys["control"], **keys)
-        for predicted in (
-            baselines.gene_space_arithmetic(control_pool, stimulated_pool, control),
-            baselines.pca_space_arithmetic(
-                train, control_pool, stimulated_pool, control, evaluation["pca_components"], seed
-            ),
-            baselines.mean_response(train, control, **keys),
-            baselines.null_prediction(control),
-        ):
+        predictions, fits[cell_type] = baselines.predict_from_training_cells(
+            train, control, keys, evaluation["pca_components"], seed, rows=split_masks(train, "split")[0]
+        )
+        for predicted in predictions:
             predicted.obs["held_out"] = cell_type
             parts.append(predicted)
-    return _concatenate(parts)
+    out = _concatenate(parts)
+    out.uns["baselines"] = {"pca_fit": fits}
+    return out

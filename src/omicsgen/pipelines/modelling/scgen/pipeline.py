@@ -22,6 +22,7 @@ def create_pipeline(kind: str = "perturbation") -> Pipeline:
                 ["model_input", "held_out_cell_types", "settings"],
                 ["model", "training"],
                 name="train_one_model_per_held_out_type",
+                tags="training",
             ),
             node(
                 nodes.predict_held_out,

@@ -25,7 +25,7 @@ def embedding_template() -> Pipeline:
     """``features`` → model, training record, ``embedding`` (latent, UMAP, clusters)."""
     return pipeline(
         [
-            node(nodes.train, ["features", "settings"], ["model", "training"], name="train"),
+            node(nodes.train, ["features", "settings"], ["model", "training"], name="train", tags="training"),
             node(nodes.embed, ["model", "features", "settings"], "embedded", name="transform"),
             node(nodes.add_pca_baseline, ["embedded", "settings"], "with_baseline", name="pca_baseline"),
             node(nodes.cluster, ["with_baseline", "settings"], "embedding", name="cluster"),

@@ -79,6 +79,12 @@ def biological_classes(obs: pd.DataFrame, params: dict[str, Any]) -> list[str] |
     return _class_selection(obs, params)[0]
 
 
+def _without_timings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+    return value
+
+
 def compute_metrics(  # noqa: PLR0913
     corrected: ad.AnnData,
     combat_table: pd.DataFrame,
@@ -162,7 +168,9 @@ def compute_metrics(  # noqa: PLR0913
         "targets_met": targets,
     }
     if baseline_runs:
-        report["qc_baselines"] = baseline_runs
+        # timings stay in the baselines' own records (07_model_output): metrics.json holds
+        # only what the same seed reproduces
+        report["qc_baselines"] = _without_timings(baseline_runs)
     if skipped is not None:
         report["class_separation"] = {"skipped": skipped}
     return report

@@ -11,16 +11,23 @@ import numpy as np
 
 from omicsgen.metrics.degenerate import degenerate_settings
 from omicsgen.metrics.perturbation import (
+    MAX_SCORED_CELLS,
+    at_most,
     cells_of,
     evaluation_space,
     perturbation_scores,
     response_scores,
+    scored_subsample,
     top_degs,
 )
 
 METHODS = ("scgen", "gene_arithmetic", "pca_arithmetic", "mean_response", "null")
 #: metrics where the lowest value is best (every other one: the highest)
 LOWER_IS_BETTER = frozenset({"energy_distance"})
+
+
+def _in_memory(cells: ad.AnnData) -> ad.AnnData:
+    return cells.to_memory() if cells.isbacked else cells
 
 
 def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnData:
@@ -73,22 +80,26 @@ def score_predictions(
     })  # fmt: skip
     per_type: dict[str, Any] = {}
     top = f"r2_mean_top{evaluation['n_degs']}"
+    max_scored = evaluation.get("max_cells", MAX_SCORED_CELLS)
     for cell_type in training:
-        degs = top_degs(adata, cell_type, evaluation["n_degs"], **keys)
-        real = cells_of(adata, cell_type, keys["stimulated"], **keys)
-        control = cells_of(adata, cell_type, keys["control"], **keys)
+        degs = top_degs(adata, cell_type, evaluation["n_degs"], **keys, max_cells=max_scored)
+        # the held-out type's cells, read once (a backed file would be re-read per method)
+        real = at_most(_in_memory(cells_of(adata, cell_type, keys["stimulated"], **keys)), max_scored, seed)
+        control = at_most(_in_memory(cells_of(adata, cell_type, keys["control"], **keys)), max_scored, seed)
         max_cells = evaluation["energy_max_cells"]
         space = evaluation_space(control, real, evaluation["energy_pca_components"], max_cells, seed)
         methods = {}
         for method in METHODS:
             source = predictions if method == "scgen" else baseline_predictions
-            predicted = _predicted(source, cell_type, method)
+            predicted = at_most(_predicted(source, cell_type, method), max_scored, seed)
             methods[method] = {
                 **perturbation_scores(predicted, real, degs, evaluation["n_draws"], evaluation["fraction"], seed),
                 **response_scores(predicted, control, real, degs, space, max_cells, seed),
             }
         per_type[cell_type] = {
             "n_real_stimulated": int(real.n_obs),
+            **({"scored_on_subsample": sub} if (sub := scored_subsample(
+                adata, cell_type, keys["condition_key"], keys["cell_type_key"], max_scored)) else {}),  # fmt: skip
             "top_degs": degs,
             "methods": methods,
             "epochs_run": training[cell_type]["epochs_run"],
