@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import torch
 
 from omicsgen.models import runtime
@@ -18,9 +19,13 @@ PARAMS = {
 
 
 def test_two_gans_in_two_processes_equal_the_same_gans_in_one(tmp_path):
+    """Also from a backed file: the workers reopen it and stream from it."""
     raw = simulate_scrna_counts(n_cells=300, n_genes=60, n_cell_types=2, n_markers=10, n_response_genes=10, seed=6)
-    cells = preprocess_counts(raw, min_cells_per_gene=1, min_genes_per_cell=1, library_size=1000,
-                              n_top_genes=None, min_cells_per_type=10)  # fmt: skip
+    prepared = preprocess_counts(raw, min_cells_per_gene=1, min_genes_per_cell=1, library_size=1000,
+                                 n_top_genes=None, min_cells_per_type=10)  # fmt: skip
+    # a backed file, as large data comes: its HDF5 handle cannot be pickled, workers reopen it
+    prepared.write_h5ad(tmp_path / "cells.h5ad")
+    cells = ad.read_h5ad(tmp_path / "cells.h5ad", backed="r")
     params = {**PARAMS, "checkpoint_dir": str(tmp_path)}
     jobs = [
         (cells, params, {"generator_steps": 6, "batch_size": 16, "seed": seed, "progress": False}, f"run{seed}")

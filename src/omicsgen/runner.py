@@ -56,7 +56,9 @@ class _InWorker:
         self.__doc__ = getattr(function, "__doc__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        future = self.pool.submit(self.function, *args, **kwargs)
+        from omicsgen.models.parallel import submit
+
+        future = submit(self.pool, self.function, *args, **kwargs)
         self.lock.release()
         try:
             return future.result()

@@ -27,6 +27,41 @@ def _start_worker(threads: int, level: int) -> None:
     set_threads(threads)
 
 
+class _BackedFile:
+    """A backed AnnData sent to a worker: HDF5 handles cannot be pickled, so the worker
+    reopens the file (read-only) and gets the annotations as they are here."""
+
+    def __init__(self, adata: Any):
+        self.filename = str(adata.filename)
+        self.obs, self.var, self.uns, self.obsm = adata.obs, adata.var, dict(adata.uns), dict(adata.obsm)
+
+    def open(self) -> Any:
+        import anndata as ad
+
+        adata = ad.read_h5ad(self.filename, backed="r")
+        adata.obs, adata.var, adata.uns = self.obs, self.var, self.uns
+        for key, value in self.obsm.items():
+            adata.obsm[key] = value
+        return adata
+
+
+def _portable(value: Any) -> Any:
+    return _BackedFile(value) if getattr(value, "isbacked", False) else value
+
+
+def _opened(value: Any) -> Any:
+    return value.open() if isinstance(value, _BackedFile) else value
+
+
+def _call(function: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+    return function(*map(_opened, args), **{key: _opened(value) for key, value in kwargs.items()})
+
+
+def submit(pool: ProcessPoolExecutor, function: Callable[..., Any], *args: Any, **kwargs: Any):
+    """``pool.submit(function, *args, **kwargs)``, backed AnnData arguments reopened in the worker."""
+    return pool.submit(_call, function, tuple(map(_portable, args)), {k: _portable(v) for k, v in kwargs.items()})
+
+
 def run_in_processes(
     function: Callable[..., Any], jobs: Sequence[tuple], processes: int | None = None
 ) -> list[Any]:
@@ -39,7 +74,7 @@ def run_in_processes(
         return [function(*job) for job in jobs]
     logger.info("%d trainings in %d processes (%d thread(s) each)", len(jobs), processes, current_threads())
     with worker_pool(processes) as pool:
-        futures = [pool.submit(function, *job) for job in jobs]
+        futures = [submit(pool, function, *job) for job in jobs]
         return [future.result() for future in futures]
 
 

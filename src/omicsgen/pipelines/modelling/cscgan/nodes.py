@@ -102,7 +102,10 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
 def _train(cells: ad.AnnData, params: dict[str, Any], training: dict[str, Any], run: str) -> tuple[dict, dict]:
     from omicsgen.models.cscgan import CscGAN
 
-    cells = cells.copy()  # setup_anndata registers its keys in the AnnData
+    from omicsgen.preprocessing.backed import with_annotations
+
+    # setup_anndata registers its keys in the AnnData: in a copy (of the handle, if backed)
+    cells = with_annotations(cells) if cells.isbacked else cells.copy()
     CscGAN.setup_anndata(cells, cell_type_key=params["input"]["cell_type_key"])
     model = CscGAN(cells, model=params["model"], plan=params["plan"], training=training)
     result = model.train(checkpoint_dir=Path(params["checkpoint_dir"]) / run)
