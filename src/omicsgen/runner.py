@@ -5,9 +5,10 @@ something else at the same time. This runner schedules nodes as Kedro's ThreadRu
 (every node whose inputs are ready starts), with one rule that keeps a run exactly what a
 sequential run computes: **one node body at a time in this process** (scanpy, matplotlib
 and the global random generators are not thread-safe). Only nodes tagged
-:data:`TRAINING_TAG` leave this process: their function runs in a worker process
-(``runtime.processes`` of them; spawned, with the run's thread count), and while they train
-the other nodes, other trainings included, go on. Hooks, loading and saving stay here.
+:data:`TRAINING_TAG` leave this process: their function runs in a spawned worker process
+of its own, with the run's thread count (up to ``runtime.processes`` at once), and while
+they train the other nodes, other trainings included, go on. Hooks, loading and saving
+stay here.
 
 Every training seeds itself, and every other node is a function of its inputs, so the
 numbers are those of ``kedro run --runner SequentialRunner`` (tested); only the order of the
@@ -45,25 +46,34 @@ class _OneBodyAtATime(ThreadPoolExecutor):
 
 
 class _InWorker:
-    """A node function that runs in a worker process; this thread gives up the lock while
-    it waits, so that other nodes run."""
+    """A node function that runs in a worker process of its own (which exits with the
+    training, taking its memory along); this thread gives up the lock while it waits, so
+    that other nodes run. ``slots`` bounds the trainings running at once."""
 
-    def __init__(self, function: Callable, pool: Executor, lock: threading.Lock):
-        self.function, self.pool, self.lock = function, pool, lock
+    def __init__(self, function: Callable, slots: threading.Semaphore, lock: threading.Lock):
+        self.function, self.slots, self.lock = function, slots, lock
         self.__name__ = getattr(function, "__name__", "node")
         self.__qualname__ = getattr(function, "__qualname__", self.__name__)
         self.__module__ = getattr(function, "__module__", __name__)
         self.__doc__ = getattr(function, "__doc__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from omicsgen.models.parallel import submit
+        from omicsgen.models.parallel import submit, worker_pool
 
-        future = submit(self.pool, self.function, *args, **kwargs)
         self.lock.release()
         try:
-            return future.result()
+            with self.slots, worker_pool(1) as pool:
+                _LIVE_POOLS.add(pool)
+                try:
+                    return submit(pool, self.function, *args, **kwargs).result()
+                finally:
+                    _LIVE_POOLS.discard(pool)
         finally:
             self.lock.acquire()
+
+
+#: worker pools of trainings in progress (terminated if the run fails)
+_LIVE_POOLS: set = set()
 
 
 class OverlapRunner(AbstractRunner):
@@ -78,7 +88,6 @@ class OverlapRunner(AbstractRunner):
         return self._executor
 
     def _run(self, pipeline: Pipeline, catalog: Any, hook_manager: Any = None, run_id: str | None = None) -> None:
-        from omicsgen.models.parallel import worker_pool
         from omicsgen.models.runtime import current_processes
 
         processes = self._processes or current_processes()
@@ -86,17 +95,15 @@ class OverlapRunner(AbstractRunner):
         if processes <= 1 or not trainings:
             SequentialRunner()._run(pipeline, catalog, hook_manager, run_id)
             return
-        lock = threading.Lock()
-        workers = worker_pool(min(processes, len(trainings)))
+        lock, slots = threading.Lock(), threading.Semaphore(processes)
         nodes = [
-            n._copy(func=_InWorker(n.func, workers, lock)) if TRAINING_TAG in n.tags else n for n in pipeline.nodes
+            n._copy(func=_InWorker(n.func, slots, lock)) if TRAINING_TAG in n.tags else n for n in pipeline.nodes
         ]
         # a thread per node that may be waiting at once; only the lock's holder computes here
         self._executor = _OneBodyAtATime(max_workers=len(nodes), lock=lock)
         try:
             super()._run(Pipeline(nodes), catalog, hook_manager, run_id)
         finally:
-            processes_left = list((getattr(workers, "_processes", None) or {}).values())
-            workers.shutdown(wait=False, cancel_futures=True)
-            for process in processes_left:
-                process.terminate()  # a failed run leaves no training behind
+            for pool in list(_LIVE_POOLS):  # a failed run leaves no training behind
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()

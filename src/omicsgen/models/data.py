@@ -106,7 +106,8 @@ class CellRows:
         """Rows of the underlying matrix, in the given order (sparse or dense, in memory)."""
         if not self.backed:
             return self.matrix[matrix_rows]
-        order = np.argsort(matrix_rows, kind="stable")
+        in_order = bool(np.all(matrix_rows[1:] > matrix_rows[:-1]))
+        order = np.arange(len(matrix_rows)) if in_order else np.argsort(matrix_rows, kind="stable")
         sorted_rows = matrix_rows[order]
         # one HDF5 read per span of nearby rows (a train/validation split leaves every tenth
         # row out: reading only exact runs would cost thousands of reads per buffer), each
@@ -120,6 +121,8 @@ class CellRows:
                     span = self.matrix[int(wanted[0]) : int(wanted[-1]) + 1]
                     parts.append(span[wanted - wanted[0]])
         block = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.concatenate(parts)
+        if in_order:
+            return block
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         return block[inverse]
@@ -192,7 +195,11 @@ def expression_tensor(
     return torch.from_numpy(dense_matrix(adata, layer)).to(device)
 
 
-def row_blocks(source: np.ndarray | CellRows, block_cells: int = BUFFER_CELLS):
+#: rows per block when a whole matrix is scanned (checks, sums, means)
+SCAN_CELLS = 2**13
+
+
+def row_blocks(source: np.ndarray | CellRows, block_cells: int = SCAN_CELLS):
     """(first row, rows as an in-memory array or CSR) over ``source``, a buffer at a time."""
     for start in range(0, len(source), block_cells):
         stop = min(start + block_cells, len(source))

@@ -206,9 +206,10 @@ def _buffers(n: int, generator: torch.Generator | None, shuffle: bool, buffer_ce
     chunks = torch.randperm(n_chunks, generator=generator).numpy()
     per_buffer = max(buffer_cells // CHUNK_CELLS, 1)
     for start in range(0, n_chunks, per_buffer):
-        yield np.concatenate(
+        # sorted: read in file order; the cells are shuffled within the buffer anyway
+        yield np.sort(np.concatenate(
             [np.arange(c * CHUNK_CELLS, min((c + 1) * CHUNK_CELLS, n)) for c in chunks[start : start + per_buffer]]
-        )
+        ))  # fmt: skip
 
 
 def minibatches(

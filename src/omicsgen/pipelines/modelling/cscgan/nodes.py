@@ -101,7 +101,6 @@ def prepare_cells(adata: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:
 
 def _train(cells: ad.AnnData, params: dict[str, Any], training: dict[str, Any], run: str) -> tuple[dict, dict]:
     from omicsgen.models.cscgan import CscGAN
-
     from omicsgen.preprocessing.backed import with_annotations
 
     # setup_anndata registers its keys in the AnnData: in a copy (of the handle, if backed)

@@ -27,7 +27,11 @@ LOWER_IS_BETTER = frozenset({"energy_distance"})
 
 
 def _in_memory(cells: ad.AnnData) -> ad.AnnData:
-    return cells.to_memory() if cells.isbacked else cells
+    """The expression and annotations of (a view of) a backed file, read once; scoring needs
+    no other layer."""
+    if not cells.isbacked:
+        return cells
+    return ad.AnnData(X=cells.X, obs=cells.obs.copy(), var=cells.var.copy())
 
 
 def _predicted(predictions: ad.AnnData, cell_type: str, method: str) -> ad.AnnData:
