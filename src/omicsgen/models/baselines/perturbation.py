@@ -89,14 +89,8 @@ def _pca_shifted(pca, control_cells: ad.AnnData, delta: np.ndarray) -> ad.AnnDat
 def _fitted_pca(cells: np.ndarray, n_components: int, seed: int):
     from sklearn.decomposition import PCA
 
-    # copy=False: centred in place (every caller passes an array of its own). With many more
-    # cells than genes the covariance route needs only a genes × genes matrix beside the
-    # cells, where the randomized solver's variance pass copies them once more (on 67,000
-    # cells × 2,000 genes: 0.5 GB)
-    solver = "covariance_eigh" if len(cells) >= 10 * cells.shape[1] else "auto"
-    return PCA(
-        n_components=min(n_components, len(cells) - 1, cells.shape[1]), random_state=seed, copy=False, svd_solver=solver
-    ).fit(cells)
+    # copy=False: centred in place (every caller passes an array of its own)
+    return PCA(n_components=min(n_components, len(cells) - 1, cells.shape[1]), random_state=seed, copy=False).fit(cells)
 
 
 def gene_space_arithmetic(
