@@ -13,7 +13,7 @@ import anndata as ad
 from kedro.io.core import DatasetError, Version, get_protocol_and_path
 
 from omicsgen.datasets._files import VersionedFileDataset
-from omicsgen.preprocessing.backed import copy_backed, opens_backed
+from omicsgen.preprocessing.backed import copy_backed, opens_backed, read_backed
 from omicsgen.preprocessing.validate import SOURCE_FILE_KEY  # the file an AnnData came from
 
 
@@ -81,7 +81,11 @@ class AnnDataDataset(VersionedFileDataset):
             raise DatasetError(f"h5ad file not found: '{load_path}'")
         try:
             if self._protocol == "file":
-                adata = ad.read_h5ad(load_path, backed=opens_backed(load_path, self._backed), **self._load_args)
+                backed = opens_backed(load_path, self._backed)
+                if backed == "r" and not self._load_args:
+                    adata = read_backed(load_path)  # layers stay on disk too
+                else:
+                    adata = ad.read_h5ad(load_path, backed=backed, **self._load_args)
             else:
                 with self._fs.open(load_path, mode="rb") as handle:
                     adata = ad.read_h5ad(handle, **self._load_args)

@@ -36,9 +36,9 @@ class _BackedFile:
         self.obs, self.var, self.uns, self.obsm = adata.obs, adata.var, dict(adata.uns), dict(adata.obsm)
 
     def open(self) -> Any:
-        import anndata as ad
+        from omicsgen.preprocessing.backed import read_backed
 
-        adata = ad.read_h5ad(self.filename, backed="r")
+        adata = read_backed(self.filename)
         adata.obs, adata.var, adata.uns = self.obs, self.var, self.uns
         for key, value in self.obsm.items():
             adata.obsm[key] = value

@@ -54,6 +54,20 @@ def matrix_bytes(path: str | Path) -> int:
         return int(x["data"].shape[0]) * (x["data"].dtype.itemsize + x["indices"].dtype.itemsize)
 
 
+def read_backed(path: str | Path) -> ad.AnnData:
+    """An h5ad opened read-only with X **and its layers** on disk. (anndata's backed mode keeps
+    only X there and reads every layer into memory: the counts layer of 10^6 cells × 2,000
+    genes is 6.7 GB.) obs, var, uns and obsm are in memory."""
+    with h5py.File(path, "r") as handle:
+        parts = {key: ad.io.read_elem(handle[key]) for key in ("obs", "var", "uns", "obsm", "varm") if key in handle}
+        layers = list(handle["layers"]) if "layers" in handle else []
+    adata = ad.AnnData(**parts, filename=str(path), filemode="r")
+    for name in layers:
+        stored = adata.file["layers"][name]
+        adata.layers[name] = ad.io.sparse_dataset(stored) if isinstance(stored, h5py.Group) else stored
+    return adata
+
+
 def opens_backed(path: str | Path, backed: str | None) -> str | None:
     """``backed: auto`` → ``"r"`` for a large local h5ad, else in memory (None)."""
     if backed != "auto":
@@ -135,12 +149,12 @@ def write_blocks(  # noqa: PLR0913
                     started[name] = True
                 else:
                     ad.io.sparse_dataset(group[key]).append(sp.csr_matrix(part))
-    return ad.read_h5ad(path, backed="r")
+    return read_backed(path)
 
 
 def with_annotations(adata: ad.AnnData, obs=None, var=None, uns=None) -> ad.AnnData:
     """The same backed file with new obs/var/uns (held in memory until saved)."""
-    out = ad.read_h5ad(adata.filename, backed="r")
+    out = read_backed(adata.filename)
     out.obs = adata.obs.copy() if obs is None else obs
     out.var = adata.var.copy() if var is None else var
     out.uns = dict(adata.uns) if uns is None else uns
