@@ -114,24 +114,28 @@ def train_one_epoch(project: Path) -> dict:
     }  # fmt: skip
 
 
-def measure(work: Path, n_cells: int) -> dict:
+def measure(work: Path, n_cells: int, only: str | None = None, previous: dict | None = None) -> dict:
+    """Both phases; ``only="de"`` or ``"train"`` measures one and keeps the other from
+    ``previous`` (``train`` reuses the project's data-engineering outputs)."""
     cells_file = work / f"cells_{n_cells}.h5ad"
     simulate(cells_file, n_cells)
-    project = project_for(work, cells_file, n_cells)
-    kedro = str(Path(sys.executable).with_name("kedro"))
-    de_wall, de_rss, _ = timed(
-        [kedro, "run", "--pipelines", "data_engineering", "--namespaces", "sim", "--params",
-         "runtime.tracking.enabled=false"], project,
-    )  # fmt: skip
-    train_wall, train_rss, out = timed([sys.executable, __file__, "--train", str(project)], project)
-    trained = json.loads(out.strip().splitlines()[-1])
-    row = {
-        "cells": n_cells, "de_s": de_wall, "de_peak_gb": de_rss, "train_s": train_wall,
-        "train_peak_gb": train_rss, **trained,
-        "total_s": de_wall + train_wall, "peak_gb": max(de_rss, train_rss),
-    }  # fmt: skip
-    row["us_per_cell"] = row["total_s"] / n_cells * 1e6
-    shutil.rmtree(project / "data", ignore_errors=True)  # tens of GB at 1M cells
+    project = work / f"project_{n_cells}"
+    row = {"cells": n_cells, **(previous or {})}
+    if only != "train":
+        project = project_for(work, cells_file, n_cells)
+        kedro = str(Path(sys.executable).with_name("kedro"))
+        row["de_s"], row["de_peak_gb"], _ = timed(
+            [kedro, "run", "--pipelines", "data_engineering", "--namespaces", "sim", "--params",
+             "runtime.tracking.enabled=false"], project,
+        )  # fmt: skip
+    if only != "de":
+        row["train_s"], row["train_peak_gb"], out = timed([sys.executable, __file__, "--train", str(project)], project)
+        row.update(json.loads(out.strip().splitlines()[-1]))
+        shutil.rmtree(project / "data", ignore_errors=True)  # tens of GB at 1M cells
+    if "de_s" in row and "train_s" in row:
+        row["total_s"] = row["de_s"] + row["train_s"]
+        row["peak_gb"] = max(row["de_peak_gb"], row["train_peak_gb"])
+        row["us_per_cell"] = row["total_s"] / n_cells * 1e6
     return row
 
 
@@ -178,18 +182,21 @@ def main() -> None:
     parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/omicsgen-scale"))
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "scale.md")
+    parser.add_argument("--only", choices=["de", "train"], help="measure one phase, keep the other's numbers")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     parser.add_argument("--train", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.train:
         print(json.dumps(train_one_epoch(args.train)))
         return
-    results = ROOT / "benchmarks" / "results" / "scale.json"
+    results = args.results
     rows = {r["cells"]: r for r in (json.loads(results.read_text()) if results.exists() else [])}
     for n_cells in args.cells:
-        rows[n_cells] = measure(args.work, n_cells)
+        rows[n_cells] = measure(args.work, n_cells, args.only, rows.get(n_cells))
         print(json.dumps(rows[n_cells]), flush=True)
         results.write_text(json.dumps(sorted(rows.values(), key=lambda r: r["cells"]), indent=1))
-    write_report(list(rows.values()), args.out, "python benchmarks/scale.py --cells " + " ".join(map(str, sorted(rows))))
+    complete = [row for row in rows.values() if "total_s" in row]
+    write_report(complete, args.out, "python benchmarks/scale.py --cells " + " ".join(map(str, sorted(r["cells"] for r in complete))))
 
 
 if __name__ == "__main__":
