@@ -196,7 +196,8 @@ def main() -> None:
         print(json.dumps(rows[n_cells]), flush=True)
         results.write_text(json.dumps(sorted(rows.values(), key=lambda r: r["cells"]), indent=1))
     complete = [row for row in rows.values() if "total_s" in row]
-    write_report(complete, args.out, "python benchmarks/scale.py --cells " + " ".join(map(str, sorted(r["cells"] for r in complete))))
+    if complete:
+        write_report(complete, args.out, "python benchmarks/scale.py --cells " + " ".join(str(r["cells"]) for r in complete))
 
 
 if __name__ == "__main__":
