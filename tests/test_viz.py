@@ -51,11 +51,19 @@ def test_kedro_viz_build_lists_data_engineering_nodes(kedro_project_copy):
 
 
 def _free_port() -> int:
+    """A free localhost port below 49152: kedro-viz refuses the ephemeral range above it,
+    where the operating system's own choice (binding port 0) often lands."""
+    import random
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    for port in random.Random().sample(range(20_000, 49_000), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 49000")
 
 
 def chromium_path() -> str:
