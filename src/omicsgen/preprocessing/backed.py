@@ -267,10 +267,6 @@ def highly_variable(adata: ad.AnnData, n_top_genes: int, batch_key: str | None =
     return np.isin(np.arange(adata.n_vars), order[:n_top_genes])
 
 
-def space_on(path: str | Path) -> int:
-    return shutil.disk_usage(Path(path).parent).free
-
-
 def _copy_in_slices(source, destination_parent, name: str, rows: int = 2**22) -> None:
     """An HDF5 dataset or group copied a slice at a time (``h5py``'s ``copy`` may read a
     whole dataset into memory), with its attributes and compression."""
