@@ -49,6 +49,14 @@ def test_every_cell_method_runs_on_10k_cells_with_counts_in_x(kedro_project_copy
         assert described["dataset"] == dataset
         assert described["n_obs"] >= N_CELLS * 0.99, described["n_obs"]  # QC may drop a few cells
         assert described["counts_from"] == "X"
+    # scoring above the caps of the test environment ran on a stratified subsample and says so
+    aif = json.loads((reporting / "big_batches" / "aif" / "metrics.json").read_text())
+    assert aif["scored_on_subsample"]["of"] >= N_CELLS * 0.99
+    assert 2900 <= aif["scored_on_subsample"]["cells"] <= 3100, aif["scored_on_subsample"]
+    assert aif["scored_on_subsample"]["parameter"] == "aif.metrics.max_cells"
+    generation = json.loads((reporting / "big_perturbation" / "cscgan" / "metrics.json").read_text())["generation"]
+    assert generation["scored_on_subsample"]["cells"] <= 2 * 1500 + 4 * 10
+    assert generation["overall"]["real_vs_real"]["n_reference"] <= 1500 + 4 * 10
     vae = json.loads((reporting / "big_perturbation" / "vae" / "metrics.json").read_text())
     assert vae["n_samples"] >= N_CELLS * 0.99 and 0 <= vae["vae"]["leiden"]["ari"] <= 1
     model_input = ad.read_h5ad(project / "data" / "test" / "05_model_input" / "big_perturbation" / "model_input.h5ad")

@@ -35,6 +35,14 @@ def pca_embedding(matrix: np.ndarray, n_components: int = 50, seed: int = 0) -> 
     return PCA(n_components=n_components, random_state=seed).fit_transform(matrix).astype(np.float32)
 
 
+#: up to this many samples the kNN graph is exact (scikit-learn); above, pynndescent's
+#: approximate one. scanpy itself switches at 8,192 samples, but on an embedding of a few
+#: dozen dimensions exact neighbours of 50,000 samples take seconds, while pynndescent
+#: first spends ~15 s compiling in every new process.
+EXACT_NEIGHBORS_MAX = 50_000
+SCANPY_EXACT_BELOW = 8_192
+
+
 def _with_graph(adata: ad.AnnData, name: str, n_neighbors: int, seed: int) -> ad.AnnData:
     out = adata.copy()
     sc.pp.neighbors(
@@ -43,6 +51,8 @@ def _with_graph(adata: ad.AnnData, name: str, n_neighbors: int, seed: int) -> ad
         use_rep=f"X_{name}",
         random_state=seed,
         key_added=f"neighbors_{name}",
+        # None below scanpy's own switch keeps its dense-distance path there
+        transformer="sklearn" if SCANPY_EXACT_BELOW <= out.n_obs <= EXACT_NEIGHBORS_MAX else None,
     )
     return out
 

@@ -28,9 +28,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 
+from omicsgen.metrics.sampling import stratified_subsample, subsample_note
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MMD_SCALES = (0.5, 1.0, 2.0, 4.0)
+#: cells per real half (reference, control) compared at most; generated cells match the
+#: control's size per type (``cscgan.evaluation.max_cells``)
+MAX_COMPARED_CELLS = 5_000
 
 
 @dataclass
@@ -188,6 +193,7 @@ def evaluate_generation(  # noqa: PLR0913
     n_components: int = 50,
     k: int = 5,
     min_cells: int = 10,
+    max_cells: int | None = MAX_COMPARED_CELLS,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Real-vs-generated metrics beside a real-vs-real control, overall and per cell type.
@@ -196,11 +202,16 @@ def evaluate_generation(  # noqa: PLR0913
     control compares half B with it, and generated cells are compared with it after
     subsampling them to half B's size per cell type, so both rows measure the same thing.
     Cell types with fewer than ``min_cells`` cells on a side are skipped (with a warning).
+    Each half keeps at most ``max_cells`` cells (a seeded subsample, stratified by type):
+    the MMD and density need all pairwise distances, the classifier is cross-validated on
+    every cell. ``scored_on_subsample`` in the result says when that happened.
     """
     real_labels = np.asarray(real_labels, dtype=str)
     generated_labels = np.asarray(generated_labels, dtype=str)
     rng = np.random.default_rng(seed)
     half_a, half_b = split_halves(real_labels, seed)
+    halves = len(half_a) + len(half_b)
+    half_a, half_b = (half[stratified_subsample(real_labels[half], max_cells, seed)] for half in (half_a, half_b))
     matched = []
     for label in np.unique(real_labels[half_b]):
         pool = np.flatnonzero(generated_labels == label)
@@ -213,7 +224,8 @@ def evaluate_generation(  # noqa: PLR0913
 
     # PCA of ALL real cells: fitted on half A alone, it would make A's own noise
     # directions separable from any other set, inflating even the real-vs-real AUC.
-    space = ReferenceSpace.fit(real, n_components, seed)
+    compared = np.sort(np.r_[half_a, half_b])  # every real cell unless the halves were capped
+    space = ReferenceSpace.fit(real[compared] if len(compared) < len(real) else real, n_components, seed)
     bandwidth = median_distance(space.transform(reference))
     result: dict[str, Any] = {
         "overall": {
@@ -223,6 +235,8 @@ def evaluate_generation(  # noqa: PLR0913
         "per_cell_type": {},
         "skipped_cell_types": [],
     }
+    if note := subsample_note(halves, compared, max_cells, "cscgan.evaluation.max_cells (per half)"):
+        result["scored_on_subsample"] = note
     for label in np.unique(reference_labels):
         sets = [reference[reference_labels == label], control[control_labels == label], query[query_labels == label]]
         if min(len(s) for s in sets) < min_cells:

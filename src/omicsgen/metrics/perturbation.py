@@ -31,6 +31,8 @@ import anndata as ad
 import numpy as np
 import scipy.sparse as sp
 
+from omicsgen.metrics.sampling import rng_choice
+
 
 def _dense(matrix) -> np.ndarray:
     return np.asarray(matrix.toarray() if sp.issparse(matrix) else matrix, dtype=np.float64)
@@ -55,13 +57,6 @@ def cells_of(  # noqa: PLR0913
 #: scoring (the DEG test, the R² bootstrap, Δ and energy distance) uses at most this many
 #: cells per condition and method: a seeded subsample above it (``scgen.evaluation.max_cells``)
 MAX_SCORED_CELLS = 10_000
-
-
-def rng_choice(members: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
-    """``members``, or a seeded subsample of ``limit`` of them."""
-    if len(members) <= limit:
-        return members
-    return np.random.default_rng(seed).choice(members, limit, replace=False)
 
 
 def scored_subsample(

@@ -70,19 +70,25 @@ def collect_metrics(
 
 
 def umap_figure(cells: ad.AnnData, generated: ad.AnnData, params: dict[str, Any]):
-    """UMAP of real and generated cells together (log1p → PCA → UMAP)."""
+    """UMAP of real and generated cells together (log1p → PCA → UMAP), each side at most
+    ``figures.umap_max_cells`` cells (a seeded subsample by cell type)."""
     import umap
 
     from omicsgen.metrics.generation import ReferenceSpace
+    from omicsgen.metrics.sampling import stratified_subsample
     from omicsgen.plots.cscgan import umap_overlay
 
-    key = params["input"]["cell_type_key"]
-    both = np.vstack([_dense(cells), _dense(generated)])
     seed = training_settings(params).seed
+    limit = params["figures"].get("umap_max_cells")
+    real_labels = cells.obs[params["input"]["cell_type_key"]].astype(str).to_numpy()
+    generated_labels = generated.obs["cell_type"].astype(str).to_numpy()
+    real_rows = stratified_subsample(real_labels, limit, seed)
+    generated_rows = stratified_subsample(generated_labels, limit, seed)
+    both = np.vstack([_dense(cells[real_rows]), _dense(generated[generated_rows])])
     pcs = ReferenceSpace.fit(both, seed=seed).transform(both)
     embedding = umap.UMAP(n_neighbors=15, random_state=seed).fit_transform(pcs)
-    labels = np.r_[cells.obs[key].astype(str).to_numpy(), generated.obs["cell_type"].astype(str).to_numpy()]
-    flags = np.r_[np.zeros(cells.n_obs, bool), np.ones(generated.n_obs, bool)]
+    labels = np.r_[real_labels[real_rows], generated_labels[generated_rows]]
+    flags = np.r_[np.zeros(len(real_rows), bool), np.ones(len(generated_rows), bool)]
     return umap_overlay(embedding, labels, flags)
 
 
