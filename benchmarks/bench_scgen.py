@@ -33,21 +33,14 @@ KEYS = {"condition_key": "condition", "control": "control", "stimulated": "stimu
 
 
 def model_input():
-    """The Kang model input exactly as the data-engineering pipeline builds it (base params)."""
+    """The Kang model input as the data-engineering pipeline builds it (base parameters):
+    ``kedro run --to-outputs=kang.model_input`` writes it."""
     import anndata as ad
-    import yaml
 
-    from omicsgen.pipelines.data_engineering import nodes
-
-    params = yaml.safe_load((ROOT / "conf/base/parameters/data_engineering.yml").read_text())["kang"]
-    adata = ad.read_h5ad(ROOT / "data/01_raw/kang_pbmc_ifnb/kang_pbmc_ifnb.h5ad")
-    for step, key in [
-        (nodes.validate_cells, "validation"), (nodes.subsample, "subsample"),
-        (nodes.filter_cells_and_genes, "qc"), (nodes.normalise, "normalisation"),
-        (nodes.select_genes, "hvg"), (nodes.split, "split"),
-    ]:
-        adata = step(adata, params[key])
-    return adata
+    path = ROOT / "data/05_model_input/kang/model_input.h5ad"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run `kedro run --to-outputs=kang.model_input` first")
+    return ad.read_h5ad(path)
 
 
 def write_inputs(adata, cell_type: str, directory: Path) -> tuple[Path, Path]:
