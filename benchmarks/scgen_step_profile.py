@@ -22,7 +22,7 @@ from pathlib import Path
 import anndata as ad
 import torch
 
-from omicsgen.models.data import expression_tensor
+from omicsgen.models.data import dense_matrix
 from omicsgen.models.scgen.model import ScGenModelConfig
 from omicsgen.models.scgen.module import ScGenVAE
 from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan
@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    x = expression_tensor(ad.read_h5ad(args.input), device=torch.device("cpu"))
+    x = torch.from_numpy(dense_matrix(ad.read_h5ad(args.input)))
     print(f"{x.shape[0]} cells x {x.shape[1]} genes, {(x != 0).float().mean():.3f} non-zero, "
           f"{args.threads} thread(s), batch {args.batch_size}, precision {args.precision}")
     model = ScGenVAE(x.shape[1], **asdict(ScGenModelConfig())).train()

@@ -385,3 +385,24 @@ def test_reporting_datasets_tolerate_absence(tmp_path):
     assert figure.load()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics.save({"a": 1})
     assert metrics.load() == {"a": 1}
+
+
+def test_a_method_on_several_datasets_gets_a_table_across_them():
+    weaker = _vae_metrics()
+    weaker["vae"]["leiden"]["ari"] = 0.41111  # below its PCA (0.58888) on this dataset
+    runs = [
+        {"method": "vae", "dataset": "first", "metrics": _vae_metrics()},
+        {"method": "vae", "dataset": "second", "metrics": weaker},
+        {"method": "normae", "dataset": "only", "metrics": {}},  # one dataset: no table
+    ]
+    page = build_report(runs, _descriptions())
+    across = re.findall(r'<section class="across" id="across-(\w+)".*?</section>', page, re.S)
+    assert across == ["vae"]
+    table = re.search(r'<section class="across" id="across-vae".*?</section>', page, re.S).group(0)
+    rows = dict(re.findall(r'<tr[^>]*data-row="([^"]+)"><th scope="row">[^<]*</th>(.*?)</tr>', table, re.S))
+    assert list(rows) == ["first", "second", "mean", "worst"]
+    assert "0.6123" in rows["first"] and 'class="mark met"' in rows["first"]
+    assert "0.4111" in rows["second"] and 'class="mark unmet"' in rows["second"] and "0.5889" in rows["second"]
+    assert "0.5117" in rows["mean"]  # (0.61234 + 0.41111) / 2
+    assert "0.4111" in rows["worst"] and "second" in rows["worst"]
+    assert 'href="#across-vae"' in page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -111,8 +112,19 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
             env=env,
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the server it spawns goes with it
         )
         return process, port
+
+    def stop(process: subprocess.Popen) -> None:
+        """`kedro viz run` serves from a child process that outlives a terminated parent."""
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
     def wait_until_serving(process: subprocess.Popen, port: int) -> bool:
         deadline = time.monotonic() + 180
@@ -129,6 +141,7 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
     # A second try covers the free port being taken between choosing and binding it.
     server, port = start_server()
     if not wait_until_serving(server, port):
+        stop(server)
         server, port = start_server()
         assert wait_until_serving(server, port), f"kedro viz run exited:\n{log.read_text()[-3000:]}"
     try:
@@ -151,8 +164,7 @@ def test_kedro_viz_flowchart_renders_namespaces(kedro_project_copy):
             page.screenshot(path=str(screenshot))
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
 
     assert datasets <= collapsed, f"flowchart shows {sorted(collapsed)}, expected {sorted(datasets)}"
     assert runs <= expanded, f"expanded flowchart shows {sorted(expanded)}, expected {sorted(runs)}"

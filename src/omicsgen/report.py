@@ -45,9 +45,9 @@ nav{padding:.5rem 2rem;background:#fff;border-bottom:1px solid #dde1e8;display:f
 nav a{color:#2455c3;text-decoration:none;white-space:nowrap}nav a small{color:#667}
 main{padding:.5rem 2rem 2rem;max-width:1240px}
 .legend{color:#555;font-size:.88rem;margin:.6rem 0 0}
-section.method{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:1rem 1.5rem;margin:1rem 0}
+section.method,section.across{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:1rem 1.5rem;margin:1rem 0}
 .about,.data,.context,.note,.references,caption,li{overflow-wrap:anywhere}
-section.method h2{margin:0 0 .3rem;font-size:1.3rem}
+section.method h2,section.across h2{margin:0 0 .3rem;font-size:1.3rem}
 section.missing{color:#6b4a00;background:#fffaf0;border-color:#f0d9a8}
 .about,.data,.context{margin:.25rem 0;font-size:.93rem}.data{color:#333}.context{color:#555}
 .scroll{overflow-x:auto;max-width:100%}
@@ -925,6 +925,92 @@ def _figures(run: Mapping[str, Any]) -> dict[str, bytes]:
     return {str(k): bytes(v) for k, v in figures.items() if isinstance(v, (bytes, bytearray))}
 
 
+def lead_of(method: str, metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead | None:
+    """The method's lead table of one ``metrics.json`` (None: no builder, or a structure it
+    does not know, which the section then shows generically)."""
+    try:
+        lead = LEADS[method](metrics, extras) if method in LEADS else None
+    except Exception:  # noqa: BLE001 - an unexpected structure falls back to the generic rendering
+        return None
+    return lead if lead is not None and lead.rows else None
+
+
+@dataclass
+class Outcome:
+    """One dataset's line in a method's cross-dataset table."""
+
+    dataset: str
+    column: Column
+    value: float
+    best_baseline: tuple[str, float] | None
+    targets_met: int
+    targets: int
+
+
+def outcome_of(dataset: str, lead: Lead) -> Outcome | None:
+    """The method's value in the first ranked column of its lead table (↑ or ↓), the best
+    baseline's in the same column, and how many of the section's targets were met."""
+    method = next((r for r in lead.rows if r.kind == "method"), None)
+    if method is None:
+        return None
+    column = next((c for c in lead.columns if c.better and _is_number(method.values.get(c.key))), None)
+    if column is None:
+        return None
+    sign = 1.0 if column.better == "higher" else -1.0
+    baselines = [
+        (re.sub(r"<[^>]+>", "", r.label), float(r.values[column.key]))
+        for r in lead.rows
+        if r.kind == "baseline" and _is_number(r.values.get(column.key))
+    ]
+    best = max(baselines, key=lambda b: sign * b[1]) if baselines else None
+    evaluated = [t for t in lead.targets if t.met is not None]
+    return Outcome(
+        dataset, column, float(method.values[column.key]), best, sum(bool(t.met) for t in evaluated), len(evaluated)
+    )
+
+
+def render_across_datasets(method: str, title: str, outcomes: Sequence[Outcome]) -> str:
+    """Per method with runs on two or more datasets: each dataset's number beside its best
+    baseline and targets, then the mean and the worst case (and where it was)."""
+    by_column: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_column.setdefault(outcome.column.label, []).append(outcome)
+    tables = []
+    for label, rows in by_column.items():
+        if len(rows) < 2:
+            continue
+        higher = rows[0].column.better == "higher"
+        body = []
+        for o in rows:
+            best = f"{_esc(o.best_baseline[0])} {format_value(o.best_baseline[1])}" if o.best_baseline else "–"
+            beats = None if o.best_baseline is None else (o.value >= o.best_baseline[1] if higher else o.value <= o.best_baseline[1])
+            body.append(
+                f'<tr data-row="{_esc(o.dataset)}"><th scope="row">{_esc(o.dataset)}</th><td>{format_value(o.value)}</td>'
+                f"<td>{best}</td><td>{_mark(beats)}</td><td>{o.targets_met}/{o.targets}</td></tr>"
+            )
+        values = [o.value for o in rows]
+        worst = min(rows, key=lambda o: o.value) if higher else max(rows, key=lambda o: o.value)
+        body.append(
+            f'<tr class="summary" data-row="mean"><th scope="row">mean of {len(rows)}</th>'
+            f'<td>{format_value(sum(values) / len(values))}</td><td colspan="3"></td></tr>'
+            f'<tr class="summary" data-row="worst"><th scope="row">worst case</th><td>{format_value(worst.value)}</td>'
+            f'<td colspan="3">{_esc(worst.dataset)}</td></tr>'
+        )
+        arrow = "↑" if higher else "↓"
+        tables.append(_scroll(
+            f'<table class="across"><caption>{label} {arrow} of {_esc(title)} on every dataset of this run</caption>'
+            '<thead><tr><th scope="col">dataset</th><th scope="col">method</th><th scope="col">best baseline</th>'
+            '<th scope="col">method ≥ best baseline</th><th scope="col">targets met</th></tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>'
+        ))  # fmt: skip
+    if not tables:
+        return ""
+    return (
+        f'<section class="across" id="across-{_esc(method)}" data-method="{_esc(method)}">'
+        f"<h2>{_esc(title)} across datasets</h2>{''.join(tables)}</section>"
+    )
+
+
 def render_run_section(run: Mapping[str, Any], description: Mapping[str, Any]) -> tuple[str, list[Target]]:
     """One (method, dataset) section and its targets (for the navigation)."""
     method, dataset = str(run.get("method", "?")), str(run.get("dataset", "?"))
@@ -948,12 +1034,7 @@ def render_run_section(run: Mapping[str, Any], description: Mapping[str, Any]) -
     lead: Lead | None = None
     targets: list[Target] = []
     if isinstance(metrics, Mapping):
-        try:
-            lead = LEADS[method](metrics, extras) if method in LEADS else None
-        except Exception:  # noqa: BLE001 - an unexpected structure falls back to the generic rendering
-            lead = None
-        if lead is not None and not lead.rows:
-            lead = None
+        lead = lead_of(method, metrics, extras)
     notes = [_esc(w) for w in _warnings(metrics)] if isinstance(metrics, Mapping) else []
     if lead is not None:
         lead.rows.extend(_reference_rows(references, lead.columns))
@@ -1030,6 +1111,16 @@ def build_report(
             sections.append(_not_run_section(method, description))
             links.append(f'<a href="#{_esc(method)}">{name} <small>not run</small></a>')
             continue
+        outcomes = []
+        for run in mine:
+            metrics = run.get("metrics")
+            extras = run.get("extras") if isinstance(run.get("extras"), Mapping) else {}
+            lead = lead_of(method, metrics, _dedupe_extras(metrics, extras)) if isinstance(metrics, Mapping) else None
+            if lead is not None and (outcome := outcome_of(str(run.get("dataset")), lead)) is not None:
+                outcomes.append(outcome)
+        if across := render_across_datasets(method, str(description.get("title", method)).split(" — ")[0], outcomes):
+            sections.append(across)
+            links.append(f'<a href="#across-{_esc(method)}">{name} <small>across datasets</small></a>')
         for run in mine:
             html_, targets = render_run_section(run, description)
             sections.append(html_)

@@ -188,13 +188,6 @@ def take_rows(source: torch.Tensor | CellRows, mask: np.ndarray) -> torch.Tensor
     return source[torch.from_numpy(np.flatnonzero(mask)).to(source.device)]
 
 
-def expression_tensor(
-    adata: ad.AnnData, layer: str | None = None, device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """X (or a layer) as a dense float32 tensor on ``device``."""
-    return torch.from_numpy(dense_matrix(adata, layer)).to(device)
-
-
 #: rows per block when a whole matrix is scanned (checks, sums, means)
 SCAN_CELLS = 2**13
 
