@@ -226,11 +226,12 @@ def wait_for_quiet() -> None:
         print(f"  waited {waited} s", flush=True)
 
 
-def run_one(project: Path, method: str, dataset: str) -> dict[str, Any]:
-    """One ``kedro run`` of ``method`` on ``dataset`` in the project copy."""
+def run_one(project: Path, method: str, dataset: str, params: str = "") -> dict[str, Any]:
+    """One ``kedro run`` of ``method`` on ``dataset`` in the project copy (``params``: more
+    ``--params`` overrides, comma-separated)."""
     command = [
         "kedro", "run", "--pipelines", method, "--namespaces", dataset,
-        "--params", "runtime.threads=1,runtime.processes=1,runtime.tracking.enabled=false",
+        "--params", ",".join(filter(None, ["runtime.threads=1,runtime.processes=1,runtime.tracking.enabled=false", params])),
     ]  # fmt: skip
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1",
            "MPLBACKEND": "Agg", "COLUMNS": "200"}  # fmt: skip
@@ -579,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/omicsgen-generalisation"))
     parser.add_argument("--report-only", action="store_true", help="no runs: rebuild the outputs from the runs on disk")
     parser.add_argument("--output", type=Path, default=None, help="JSON path (markdown beside benchmarks/)")
+    parser.add_argument("--params", default="", help="more kedro --params for every run, e.g. vae.cells.model.likelihood=negative_binomial")
     args = parser.parse_args(argv)
 
     methods = [m for m in args.methods.split(",") if m]
@@ -603,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
             entry = results.setdefault(method, {}).get(dataset, {})
             if not args.report_only:
                 print(f"{method} on {dataset} …", flush=True)
-                entry = {"run": run_one(project, method, dataset)}
+                entry = {"run": run_one(project, method, dataset, args.params)}
                 print(f"  exit {entry['run']['returncode']} in {entry['run']['wall_s']} s", flush=True)
             if entry.get("run", {}).get("returncode") not in (0, None) and Path(entry["run"]["log"]).exists():
                 entry["run"]["error"] = error_of(Path(entry["run"]["log"]).read_text(errors="replace"))
@@ -624,7 +626,8 @@ def _write(output: Path, markdown_path: Path, args: argparse.Namespace, results:
     commit = _git("rev-parse", "--short", "HEAD")
     ordered = {m: {d: results[m][d] for d in DATASETS if d in results.get(m, {})} for m in METHODS if results.get(m)}
     report = {
-        "command": "python benchmarks/generalisation.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/generalisation.py" + (" --quick" if args.quick else "")
+        + (f" --params {args.params}" if args.params else ""),
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "commit": commit,
         "run_commits": sorted({e["run"].get("commit", "?") for r in ordered.values() for e in r.values() if "run" in e}),

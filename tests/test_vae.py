@@ -234,3 +234,56 @@ def test_clustering_recovers_separated_groups():
     assert agreement(labels, out.obs["toy_leiden"])["ari"] > 0.95
     assert agreement(labels, out.obs["toy_hdbscan"])["ari"] > 0.9
     assert clustering.pca_embedding(points, 50).shape == (180, 3)
+
+
+def test_negative_binomial_log_likelihood_matches_scipy():
+    from scipy.stats import nbinom
+
+    from omicsgen.models.vae.plan import negative_binomial_log_likelihood
+
+    counts = torch.tensor([[0.0, 1.0, 7.0], [3.0, 0.0, 40.0]], dtype=torch.float64)
+    mean = torch.tensor([[0.5, 2.0, 6.0], [3.0, 0.1, 25.0]], dtype=torch.float64)
+    theta = torch.tensor([0.7, 5.0, 2.0], dtype=torch.float64)
+    got = negative_binomial_log_likelihood(counts, mean, theta, eps=0.0)
+    # scipy's (n, p): n = θ, p = θ / (θ + mean)
+    expected = nbinom.logpmf(counts.numpy(), theta.numpy(), (theta / (theta + mean)).numpy())
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10)
+
+
+def test_count_likelihood_trains_on_raw_counts_and_separates_types(cells):
+    first, second = (
+        trained(cells.copy(), model={"likelihood": "negative_binomial"}, cell_type_key="cell_type", counts_layer="counts")
+        for _ in range(2)
+    )
+    latent = first.get_latent_representation()
+    np.testing.assert_array_equal(latent, second.get_latent_representation())
+    history = pd.DataFrame(first.training_result.history)
+    assert history["train_reconstruction"].iloc[-1] < 0.8 * history["train_reconstruction"].iloc[0]
+    assert label_silhouette(latent, cells.obs["cell_type"]) > 0.2
+    decoder = first.modules["decoder"]
+    assert decoder.count_output and decoder.log_theta.shape == (cells.n_vars,)
+    # the saved model keeps its count decoder and dispersions
+    loaded = VAE.from_checkpoint(first.checkpoint())
+    np.testing.assert_array_equal(loaded.get_latent_representation(cells), latent)
+    assert torch.equal(loaded.modules["decoder"].log_theta, decoder.log_theta)
+
+
+def test_count_likelihood_needs_a_counts_layer_of_counts(cells):
+    with pytest.raises(InputValidationError, match=r"simulated\.h5ad.*counts_layer"):
+        trained(cells.copy(), model={"likelihood": "negative_binomial"})
+    negative = cells.copy()
+    negative.layers["counts"] = negative.layers["counts"].copy()
+    negative.layers["counts"][0, 0] = -1
+    with pytest.raises(InputValidationError, match=r"layers\['counts'\].*negative values.*vae\.cells\.input\.counts_layer"):
+        trained(negative, model={"likelihood": "negative_binomial"}, counts_layer="counts")
+
+
+def test_the_pipeline_checks_the_counts_layer_before_training(cells):
+    from omicsgen.pipelines.modelling.vae.nodes import choose_cells, setup_keys
+
+    section = {"input": {"label_key": "cell_type", "counts_layer": "raw"}, "model": {"likelihood": "negative_binomial"}}
+    with pytest.raises(InputValidationError, match=r"simulated\.h5ad: counts layer 'raw' missing \(vae\.cells\.input\.counts_layer\)"):
+        choose_cells(cells, section)
+    # the Gaussian default never asks for the layer, so data without counts still runs
+    gaussian = {**section, "model": {"likelihood": "gaussian"}}
+    assert choose_cells(cells, gaussian) is cells and "counts_layer" not in setup_keys(gaussian)

@@ -72,7 +72,8 @@ class AnnDataSetup:
     """Where a method finds what it needs in an AnnData (``setup_anndata``'s arguments).
 
     ``layer``: the matrix the network reads (None = X); ``split_key``: obs column with
-    ``train``/``validation`` (absent: every cell trains).
+    ``train``/``validation`` (absent: every cell trains); ``counts_layer``: raw counts for
+    a count likelihood (the VAE's negative binomial).
     """
 
     condition_key: str | None = None
@@ -84,6 +85,7 @@ class AnnDataSetup:
     qc_key: str | None = None
     split_key: str | None = "split"
     layer: str | None = None
+    counts_layer: str | None = None
 
     def columns(self) -> list[str]:
         return [c for c in (self.condition_key, self.cell_type_key, self.batch_key, self.order_key, self.qc_key) if c]
@@ -184,10 +186,11 @@ class BaseModel:
         if missing:
             raise ValueError(f"{cls.__name__}.setup_anndata needs {missing}")
         check_obs_columns(adata, setup.columns())
-        if setup.layer is not None and setup.layer not in adata.layers:
-            raise InputValidationError(
-                f"{source_of(adata)}: layer '{setup.layer}' missing; layers are {list(adata.layers.keys()) or 'none'}"
-            )
+        for layer in (setup.layer, setup.counts_layer):
+            if layer is not None and layer not in adata.layers:
+                raise InputValidationError(
+                    f"{source_of(adata)}: layer '{layer}' missing; layers are {list(adata.layers.keys()) or 'none'}"
+                )
         adata.uns[SETUP_KEY] = {k: v for k, v in asdict(setup).items() if v is not None}
 
     @classmethod

@@ -49,6 +49,7 @@ from omicsgen.preprocessing.validate import InputValidationError, preview, sourc
 
 LOGVAR_ACTIVATIONS = ("none", "softplus")
 OUTPUT_ACTIVATIONS = ("auto", "sigmoid", "linear")
+LIKELIHOODS = ("gaussian", "negative_binomial")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class VAEModelConfig(ConfigSection):
         output_activation: ``"sigmoid"``, ``"linear"`` or ``"auto"`` (sigmoid when every
             training value lies in [0, 1]); ``auto`` is resolved by training and the
             resolved value is what a saved model stores.
+        likelihood: ``"gaussian"`` (squared error on the matrix the encoder reads) or
+            ``"negative_binomial"``: the decoder gives each feature's share of a sample's
+            raw counts (registered as ``counts_layer``), scaled by its library size, with
+            a dispersion per feature (scVI's count model). The encoder still reads X.
     """
 
     hidden_dims: list[int] = field(default_factory=lambda: [128, 128])
@@ -74,6 +79,7 @@ class VAEModelConfig(ConfigSection):
     batch_norm: bool = True
     logvar_activation: str = "none"
     output_activation: str = "auto"
+    likelihood: str = "gaussian"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_dims", [int(h) for h in self.hidden_dims])
@@ -81,6 +87,7 @@ class VAEModelConfig(ConfigSection):
             "activation": (self.activation, tuple(ACTIVATIONS)),
             "logvar_activation": (self.logvar_activation, LOGVAR_ACTIVATIONS),
             "output_activation": (self.output_activation, OUTPUT_ACTIVATIONS),
+            "likelihood": (self.likelihood, LIKELIHOODS),
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
@@ -132,6 +139,30 @@ def check_features(
     return matrix
 
 
+def check_counts_layer(adata: ad.AnnData, layer: str | None, loading: str = "memory") -> np.ndarray | CellRows:
+    """The raw counts a ``negative_binomial`` likelihood models, checked: registered, finite,
+    non-negative (scanned blockwise when streamed)."""
+    source = source_of(adata)
+    if layer is None:
+        raise InputValidationError(
+            f"{source}: likelihood 'negative_binomial' models raw counts; register their layer with "
+            "VAE.setup_anndata(counts_layer=...) (pipeline: vae.cells.input.counts_layer, e.g. counts)"
+        )
+    if layer not in adata.layers:
+        raise InputValidationError(
+            f"{source}: counts layer '{layer}' missing (vae.cells.input.counts_layer); "
+            f"layers are {list(adata.layers.keys()) or 'none'}"
+        )
+    counts = check_features(adata, layer, loading=loading)
+    low, _ = value_range(counts)
+    if low < 0:
+        raise InputValidationError(
+            f"{source}: layers['{layer}'] must hold counts for likelihood 'negative_binomial' but has "
+            f"negative values (min {low:g}); set vae.cells.input.counts_layer to the raw counts"
+        )
+    return counts
+
+
 class VAE(BaseModel):
     """Embeds the samples of an AnnData into the posterior means of a VAE.
 
@@ -152,11 +183,15 @@ class VAE(BaseModel):
         cell_type_key: str | None = None,
         layer: str | None = None,
         split_key: str | None = "split",
+        counts_layer: str | None = None,
     ) -> None:
         """Register the matrix to embed (X, or ``layer``) and the ``train``/``validation``
         column (``split_key``; absent: every sample trains). ``cell_type_key`` (optional)
-        names the known labels; the model does not use them, clustering scores do."""
-        super().setup_anndata(adata, cell_type_key=cell_type_key, layer=layer, split_key=split_key)
+        names the known labels; the model does not use them, clustering scores do.
+        ``counts_layer``: the raw counts a ``negative_binomial`` likelihood models."""
+        super().setup_anndata(
+            adata, cell_type_key=cell_type_key, layer=layer, split_key=split_key, counts_layer=counts_layer
+        )
 
     # --- training ----------------------------------------------------------------------
 
@@ -173,7 +208,8 @@ class VAE(BaseModel):
             ),
             "decoder": Decoder(
                 config.latent_dim, config.hidden_dims, n_features,
-                sigmoid_output=config.output_activation == "sigmoid", **stack,
+                sigmoid_output=config.output_activation == "sigmoid",
+                count_output=config.likelihood == "negative_binomial", **stack,
             ),
         }  # fmt: skip
 
@@ -194,13 +230,18 @@ class VAE(BaseModel):
         torch.manual_seed(self.training_config.seed)
         self.modules = {name: module.to(device) for name, module in self._build_modules().items()}
         plan = VAETrainingPlan(self.modules["encoder"], self.modules["decoder"], self.plan_config)
-        source = on_device(matrix, device)
+        sources = {"x": on_device(matrix, device)}
+        if self.model_config.likelihood == "negative_binomial":
+            sources["counts"] = on_device(self._counts(), device)
 
         def rows(mask: np.ndarray) -> dict[str, torch.Tensor | CellRows]:
-            return {"x": take_rows(source, mask)}
+            return {key: take_rows(source, mask) for key, source in sources.items()}
 
         validation = rows(validation_rows) if validation_rows.any() else None
         return self._fit(plan, rows(train_rows), validation, self.training_config, "vae")
+
+    def _counts(self) -> np.ndarray | CellRows:
+        return check_counts_layer(self.adata, self.setup.counts_layer, self.training_config.data_loading)
 
     # --- the verb ----------------------------------------------------------------------
 

@@ -38,15 +38,31 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """z → x̂ through the encoder's hidden widths reversed; ``sigmoid_output`` bounds x̂ to [0, 1]."""
+    """z → x̂ through the encoder's hidden widths reversed; ``sigmoid_output`` bounds x̂ to [0, 1].
 
-    def __init__(
-        self, n_latent: int, hidden_dims: Sequence[int], n_output: int, sigmoid_output: bool = False, **stack: Any
+    ``count_output``: x̂ is instead each feature's share of a sample's counts (a softmax, as
+    scVI's decoder), and the module holds the negative binomial's log inverse dispersion
+    per feature (``log_theta``); the plan scales the shares by the sample's library size.
+    """
+
+    def __init__(  # noqa: PLR0913
+        self,
+        n_latent: int,
+        hidden_dims: Sequence[int],
+        n_output: int,
+        sigmoid_output: bool = False,
+        count_output: bool = False,
+        **stack: Any,
     ) -> None:
         super().__init__()
         self.net = mlp([n_latent, *reversed(hidden_dims)], output=n_output, **stack)
         self.sigmoid_output = sigmoid_output
+        self.count_output = count_output
+        if count_output:
+            self.log_theta = nn.Parameter(torch.zeros(n_output))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.net(z)
+        if self.count_output:
+            return torch.softmax(out, dim=-1)
         return torch.sigmoid(out) if self.sigmoid_output else out

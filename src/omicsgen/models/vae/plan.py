@@ -2,6 +2,9 @@
 
 The squared error is summed over features, as in LRBinner, so β is comparable across
 feature counts only through that sum; β_t rises linearly to β over ``kl_warmup_epochs``.
+With a count decoder (``likelihood: negative_binomial``) the squared error is replaced by
+the negative log-likelihood of the raw counts, summed over features, under a negative
+binomial whose mean is the sample's library size × the decoder's share (scVI's).
 """
 
 from __future__ import annotations
@@ -36,6 +39,21 @@ class VAEPlanConfig(ConfigSection):
     weight_decay: float = 0.0
 
 
+def negative_binomial_log_likelihood(
+    counts: torch.Tensor, mean: torch.Tensor, theta: torch.Tensor, eps: float = 1e-8
+) -> torch.Tensor:
+    """log NB(counts | mean, inverse dispersion θ), elementwise (the mean–θ parametrisation
+    scVI uses: variance = mean + mean²/θ)."""
+    log_theta_mean = torch.log(theta + mean + eps)
+    return (
+        theta * (torch.log(theta + eps) - log_theta_mean)
+        + counts * (torch.log(mean + eps) - log_theta_mean)
+        + torch.lgamma(counts + theta)
+        - torch.lgamma(theta)
+        - torch.lgamma(counts + 1.0)
+    )
+
+
 class VAETrainingPlan(TrainingPlan):
     """One Adam step on ``Σ (x − x̂)² + β_t · KL`` per minibatch."""
 
@@ -54,15 +72,22 @@ class VAETrainingPlan(TrainingPlan):
             return beta
         return beta * min(1.0, epoch / warmup)
 
-    def _losses(self, x: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:
+    def _losses(self, batch: Mapping[str, torch.Tensor], beta: float) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         mean, logvar = self.encoder(x)
         z = reparameterise(mean, logvar)
-        reconstruction = (self.decoder(z) - x).pow(2).sum(dim=1).mean()
+        if self.decoder.count_output:
+            counts = batch["counts"]
+            expected = counts.sum(dim=1, keepdim=True) * self.decoder(z)
+            log_likelihood = negative_binomial_log_likelihood(counts, expected, self.decoder.log_theta.exp())
+            reconstruction = -log_likelihood.sum(dim=1).mean()
+        else:
+            reconstruction = (self.decoder(z) - x).pow(2).sum(dim=1).mean()
         kl = kl_to_standard_normal(mean, logvar).mean()
         return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
 
     def training_step(self, batch: dict[str, torch.Tensor], epoch: int) -> Mapping[str, Any]:
-        losses = self._losses(batch["x"], self.beta_at(epoch))
+        losses = self._losses(batch, self.beta_at(epoch))
         self.optimiser.zero_grad()
         losses["loss"].backward()
         self.optimiser.step()
@@ -70,4 +95,4 @@ class VAETrainingPlan(TrainingPlan):
 
     def validation_step(self, batch: dict[str, torch.Tensor]) -> Mapping[str, Any]:
         # Validation always uses the final β, so that epochs stay comparable for early stopping.
-        return self._losses(batch["x"], float(self.config.beta))
+        return self._losses(batch, float(self.config.beta))

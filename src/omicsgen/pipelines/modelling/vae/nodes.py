@@ -12,7 +12,7 @@ import anndata as ad
 from omicsgen.preprocessing.validate import check_obs_columns
 
 #: ``input`` keys → ``VAE.setup_anndata`` arguments
-SETUP_KEYS = {"label_key": "cell_type_key", "layer": "layer", "split_key": "split_key"}
+SETUP_KEYS = {"label_key": "cell_type_key", "layer": "layer", "split_key": "split_key", "counts_layer": "counts_layer"}
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -43,9 +43,13 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
 
 
 def setup_keys(section: dict[str, Any]) -> dict[str, Any]:
-    """``VAE.setup_anndata``'s arguments from the ``input`` section (only those it names)."""
+    """``VAE.setup_anndata``'s arguments from the ``input`` section (only those it names;
+    the counts layer only for the count likelihood, so that data without one still runs)."""
     inputs = section.get("input", {})
-    return {arg: inputs[key] for key, arg in SETUP_KEYS.items() if key in inputs}
+    keys = {arg: inputs[key] for key, arg in SETUP_KEYS.items() if key in inputs}
+    if (section.get("model") or {}).get("likelihood") != "negative_binomial":
+        keys.pop("counts_layer", None)
+    return keys
 
 
 def registered(section: dict[str, Any]):
@@ -66,10 +70,12 @@ def check_inputs(cells: ad.AnnData, section: dict[str, Any]) -> None:
 
 def choose_cells(cells: ad.AnnData, section: dict[str, Any]) -> ad.AnnData:
     """Check the cells to embed (labels, split, features) before any training."""
-    from omicsgen.models.vae.model import check_features
+    from omicsgen.models.vae.model import check_counts_layer, check_features
 
     check_inputs(cells, section)
     check_features(cells, registered(section).layer)
+    if section["model"]["likelihood"] == "negative_binomial":
+        check_counts_layer(cells, registered(section).counts_layer)
     return cells
 
 
