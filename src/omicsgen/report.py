@@ -947,6 +947,12 @@ class Outcome:
     targets: int
 
 
+def targets_met(targets: Sequence[Target]) -> tuple[int, int]:
+    """(targets met, targets evaluated): those that could not be evaluated count in neither."""
+    evaluated = [t for t in targets if t.met is not None]
+    return sum(bool(t.met) for t in evaluated), len(evaluated)
+
+
 def outcome_of(dataset: str, lead: Lead) -> Outcome | None:
     """The method's value in the first ranked column of its lead table (↑ or ↓), the best
     baseline's in the same column, and how many of the section's targets were met."""
@@ -963,10 +969,7 @@ def outcome_of(dataset: str, lead: Lead) -> Outcome | None:
         if r.kind == "baseline" and _is_number(r.values.get(column.key))
     ]
     best = max(baselines, key=lambda b: sign * b[1]) if baselines else None
-    evaluated = [t for t in lead.targets if t.met is not None]
-    return Outcome(
-        dataset, column, float(method.values[column.key]), best, sum(bool(t.met) for t in evaluated), len(evaluated)
-    )
+    return Outcome(dataset, column, float(method.values[column.key]), best, *targets_met(lead.targets))
 
 
 def render_across_datasets(method: str, title: str, outcomes: Sequence[Outcome]) -> str:
@@ -1013,6 +1016,12 @@ def render_across_datasets(method: str, title: str, outcomes: Sequence[Outcome])
 
 def render_run_section(run: Mapping[str, Any], description: Mapping[str, Any]) -> tuple[str, list[Target]]:
     """One (method, dataset) section and its targets (for the navigation)."""
+    html_, lead = _run_section(run, description)
+    return html_, lead.targets if lead is not None else []
+
+
+def _run_section(run: Mapping[str, Any], description: Mapping[str, Any]) -> tuple[str, Lead | None]:
+    """One (method, dataset) section and the lead table it shows (None: none)."""
     method, dataset = str(run.get("method", "?")), str(run.get("dataset", "?"))
     metrics = run.get("metrics")
     figures = _figures(run)
@@ -1027,25 +1036,21 @@ def render_run_section(run: Mapping[str, Any], description: Mapping[str, Any]) -
         return (
             opening + f"<p>Not run: no results for <code>{_esc(method)}</code> on <code>{_esc(dataset)}</code>. "
             f"Run <code>kedro run --pipelines {_esc(method)}</code>.</p></section>",
-            [],
+            None,
         )
     parts = [_about(method, description), render_data(run.get("data"))]
     references = _references(description, dataset)
-    lead: Lead | None = None
-    targets: list[Target] = []
-    if isinstance(metrics, Mapping):
-        lead = lead_of(method, metrics, extras)
+    lead = lead_of(method, metrics, extras) if isinstance(metrics, Mapping) else None
     notes = [_esc(w) for w in _warnings(metrics)] if isinstance(metrics, Mapping) else []
     if lead is not None:
         lead.rows.extend(_reference_rows(references, lead.columns))
         parts.append(render_lead_table(lead))
         notes = [*notes, *lead.notes]
         parts.extend(f'<p class="note">⚠ {note}</p>' for note in notes)
-        targets = lead.targets
-        if targets:
+        if lead.targets:
             parts.append(
                 '<ul class="targets">'
-                + "".join(f'<li data-met="{str(t.met).lower()}">{_mark(t.met)} {t.text}</li>' for t in targets)
+                + "".join(f'<li data-met="{str(t.met).lower()}">{_mark(t.met)} {t.text}</li>' for t in lead.targets)
                 + "</ul>"
             )
     else:
@@ -1077,7 +1082,7 @@ def render_run_section(run: Mapping[str, Any], description: Mapping[str, Any]) -
     pictures = [_figure(name, png) for name, png in figures.items() if name not in TABLE_FIGURES]
     if pictures:
         parts.append(f'<div class="figures">{"".join(pictures)}</div>')
-    return opening + "".join(parts) + "</section>", targets
+    return opening + "".join(parts) + "</section>", lead
 
 
 def _not_run_section(method: str, description: Mapping[str, Any]) -> str:
@@ -1111,30 +1116,26 @@ def build_report(
             sections.append(_not_run_section(method, description))
             links.append(f'<a href="#{_esc(method)}">{name} <small>not run</small></a>')
             continue
-        outcomes = []
+        outcomes, run_sections, run_links = [], [], []
         for run in mine:
-            metrics = run.get("metrics")
-            extras = run.get("extras") if isinstance(run.get("extras"), Mapping) else {}
-            lead = lead_of(method, metrics, _dedupe_extras(metrics, extras)) if isinstance(metrics, Mapping) else None
+            html_, lead = _run_section(run, description)
+            run_sections.append(html_)
             if lead is not None and (outcome := outcome_of(str(run.get("dataset")), lead)) is not None:
                 outcomes.append(outcome)
-        if across := render_across_datasets(method, str(description.get("title", method)).split(" — ")[0], outcomes):
-            sections.append(across)
-            links.append(f'<a href="#across-{_esc(method)}">{name} <small>across datasets</small></a>')
-        for run in mine:
-            html_, targets = render_run_section(run, description)
-            sections.append(html_)
             has_results = run.get("metrics") is not None or bool(_figures(run))
             ran += has_results
-            evaluated = [t for t in targets if t.met is not None]
-            badge = (
-                f"{sum(bool(t.met) for t in evaluated)}/{len(evaluated)} targets met" if evaluated
-                else ("" if has_results else "not run")
-            )  # fmt: skip
-            links.append(
+            met, evaluated = targets_met(lead.targets if lead is not None else [])
+            badge = f"{met}/{evaluated} targets met" if evaluated else ("" if has_results else "not run")
+            run_links.append(
                 f'<a href="#{_section_id(method, str(run.get("dataset")))}">{name} · {_esc(run.get("dataset"))}'
                 + (f" <small>{badge}</small>" if badge else "") + "</a>"
             )
+        # the table across datasets comes first, before the method's own sections
+        if across := render_across_datasets(method, str(description.get("title", method)).split(" — ")[0], outcomes):
+            sections.append(across)
+            links.append(f'<a href="#across-{_esc(method)}">{name} <small>across datasets</small></a>')
+        sections.extend(run_sections)
+        links.extend(run_links)
     total = len(runs) + sum(1 for m in methods if not any(str(r.get("method")) == m for r in runs))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     legend = (

@@ -232,16 +232,14 @@ class VAE(BaseModel):
         plan = VAETrainingPlan(self.modules["encoder"], self.modules["decoder"], self.plan_config)
         sources = {"x": on_device(matrix, device)}
         if self.model_config.likelihood == "negative_binomial":
-            sources["counts"] = on_device(self._counts(), device)
+            counts = check_counts_layer(self.adata, self.setup.counts_layer, self.training_config.data_loading)
+            sources["counts"] = on_device(counts, device)
 
         def rows(mask: np.ndarray) -> dict[str, torch.Tensor | CellRows]:
             return {key: take_rows(source, mask) for key, source in sources.items()}
 
         validation = rows(validation_rows) if validation_rows.any() else None
         return self._fit(plan, rows(train_rows), validation, self.training_config, "vae")
-
-    def _counts(self) -> np.ndarray | CellRows:
-        return check_counts_layer(self.adata, self.setup.counts_layer, self.training_config.data_loading)
 
     # --- the verb ----------------------------------------------------------------------
 
