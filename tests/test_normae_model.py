@@ -17,6 +17,7 @@ from omicsgen.models.normae import (
     NormAEPlanConfig,
     pairwise_ranking_loss,
 )
+from omicsgen.models.normae.plan import batch_mean_spread
 from omicsgen.preprocessing.validate import InputValidationError
 
 TINY_MODEL = {
@@ -79,6 +80,43 @@ def test_ranking_loss_is_log2_for_equal_scores_and_zero_without_pairs():
     alone = pairwise_ranking_loss(torch.ones(3, requires_grad=True), order, torch.arange(3))
     assert alone.item() == 0.0
     alone.backward()  # still differentiable
+
+
+def test_confusion_ranking_loss_is_smallest_when_no_pair_is_ordered():
+    order, group = torch.tensor([1.0, 2.0, 3.0]), torch.zeros(3)
+    equal = pairwise_ranking_loss(torch.zeros(3), order, group, target=0.5)
+    ranked = pairwise_ranking_loss(torch.tensor([0.0, 5.0, 10.0]), order, group, target=0.5)
+    reversed_ = pairwise_ranking_loss(torch.tensor([10.0, 5.0, 0.0]), order, group, target=0.5)
+    assert equal.item() == pytest.approx(np.log(2.0))
+    # ordering the pairs either way costs the same: a reversed ranking is no escape
+    assert ranked.item() == pytest.approx(reversed_.item()) and ranked.item() > equal.item() + 1.0
+
+
+def test_batch_mean_spread_is_the_between_batch_share_of_variance():
+    group = torch.tensor([0, 0, 1, 1])
+    same_means = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
+    assert batch_mean_spread(same_means, group).item() == pytest.approx(0.0, abs=1e-7)
+    shifted = torch.tensor([[1.0], [1.0], [-1.0], [-1.0]])  # all variance between the batches
+    assert batch_mean_spread(shifted, group).item() == pytest.approx(1.0)
+    half = torch.tensor([[2.0], [0.0], [0.0], [-2.0]])  # batch means ±1, total variance 2
+    assert batch_mean_spread(half, group).item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("objective", ["maximise_adversary_loss", "confuse_adversary"])
+def test_encoder_objective_terms(objective):
+    torch.manual_seed(0)
+    module = NormAEModule(10, 2, dropout=0.0, **TINY_MODEL)
+    plan = NormAEPlan(module, NormAEPlanConfig(encoder_objective=objective), {})
+    batch = {"order": torch.arange(8.0), "batch_index": torch.tensor([0, 1] * 4)}
+    latent = torch.randn(8, 6)
+    batch_term, order_term = plan._encoder_adversarial_terms(latent, batch)
+    batch_ce, order_rank = plan._adversary_losses(latent, batch)
+    if objective == "maximise_adversary_loss":
+        assert batch_term.item() == pytest.approx(-batch_ce.item()) and order_term.item() == pytest.approx(-order_rank.item())
+    else:  # cross-entropy against uniform batches ≥ log(2 batches), ranking against ½ ≥ log 2
+        assert batch_term.item() >= np.log(2.0) - 1e-6 and order_term.item() >= np.log(2.0) - 1e-6
+    with pytest.raises(ValueError, match="normae.plan.encoder_objective: 'confuse' is not one of"):
+        NormAEPlanConfig(encoder_objective="confuse")
 
 
 # ----------------------------------------------------------------- networks
@@ -144,7 +182,7 @@ def test_phases_update_only_their_own_networks(model_input):
     before = snapshot()
     logged = plan.training_step(batch, 1)
     assert changed(before) == set(nets)
-    expected = logged["reconstruction"] - logged["ae_batch_ce"] - logged["ae_order_rank"]
+    expected = logged["reconstruction"] + logged["ae_batch_term"] + logged["ae_order_term"]
     assert logged["ae_loss"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 

@@ -20,6 +20,9 @@ from omicsgen.models.base import ConfigSection
 from omicsgen.models.normae.module import NormAEModule
 from omicsgen.models.training import TrainingPlan, apply_in_batches
 
+#: ``plan.encoder_objective`` values (NormAEPlanConfig)
+ENCODER_OBJECTIVES = ("maximise_adversary_loss", "confuse_adversary")
+
 #: the three phases, in order; each is one call of the shared ``fit``
 PHASES = ("autoencoder_pretraining", "adversary_pretraining", "adversarial_training")
 
@@ -32,7 +35,18 @@ class NormAEPlanConfig(ConfigSection):
         lr_autoencoder, lr_batch_classifier, lr_order_ranker: Adam learning rates.
         betas: Adam's betas, shared by both optimisers.
         grad_clip_norm: gradient norm clip of every step.
-        lambda_batch, lambda_order: adversarial weights, AE loss = L1 − λ_b·CE − λ_o·rank.
+        lambda_batch, lambda_order: adversarial weights of the autoencoder's loss.
+        encoder_objective: what the autoencoder asks of the adversaries.
+            ``maximise_adversary_loss`` (the paper): L1 − λ_b·CE − λ_o·rank; the loss is
+            maximised by a confidently *wrong* classifier and a *reversed* ranking, both of
+            which still carry the batch and the order, so a linear probe can find them.
+            ``confuse_adversary``: L1 + λ_b·CE(uniform) + λ_o·rank(½), minimised only when the
+            classifier says every batch equally likely and the ranker cannot order a pair
+            (a confusion loss, Tzeng et al. 2015; Alvi et al. 2018).
+        lambda_batch_means: weight of :func:`batch_mean_spread` of the latent code in the
+            autoencoder's adversarial loss (0: the paper, adversaries only). The adversaries
+            chase a moving code; this term pins what a linear classifier reads first, the
+            batches' mean shifts (ComBat's target), as a plain differentiable penalty.
         qc_reconstruction_weight: selection score = QC PCA distance + this × QC L1 loss.
         selection_pca_components: PCA components of the QC distance.
     """
@@ -44,25 +58,49 @@ class NormAEPlanConfig(ConfigSection):
     grad_clip_norm: float = 1.0
     lambda_batch: float = 1.0
     lambda_order: float = 1.0
+    encoder_objective: str = "maximise_adversary_loss"
+    lambda_batch_means: float = 0.0
     qc_reconstruction_weight: float = 100.0
     selection_pca_components: int = 3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        if self.encoder_objective not in ENCODER_OBJECTIVES:
+            raise ValueError(
+                f"normae.plan.encoder_objective: {self.encoder_objective!r} is not one of {list(ENCODER_OBJECTIVES)}"
+            )
 
 
-def pairwise_ranking_loss(scores: torch.Tensor, order: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
-    """Logistic loss over all pairs of one group (batch) whose injection orders differ:
-    mean of ``softplus(-(s_j - s_i))`` for ``order_i < order_j``, i.e. how badly the scores
-    fail to rank later injections higher. Zero when a minibatch has no such pair."""
+def pairwise_ranking_loss(
+    scores: torch.Tensor, order: torch.Tensor, group: torch.Tensor, target: float = 1.0
+) -> torch.Tensor:
+    """Logistic loss over all pairs of one group (batch) whose injection orders differ: the
+    binary cross-entropy of ``sigmoid(s_j - s_i)`` against ``target`` for ``order_i < order_j``.
+    ``target=1``: how badly the scores fail to rank later injections higher (the ranker's
+    loss); ``target=0.5``: how far the scores are from ranking no pair (the encoder's
+    confusion loss, smallest when every score is equal). Zero when a minibatch has no such
+    pair."""
     scores = scores.reshape(-1)
     later = order[:, None] < order[None, :]
     same_group = group[:, None] == group[None, :]
     mask = later & same_group
     if not mask.any():
         return scores.sum() * 0.0
-    difference = scores[None, :] - scores[:, None]
-    return F.softplus(-difference[mask]).mean()
+    difference = (scores[None, :] - scores[:, None])[mask]
+    return (target * F.softplus(-difference) + (1.0 - target) * F.softplus(difference)).mean()
+
+
+def batch_mean_spread(latent: torch.Tensor, group: torch.Tensor) -> torch.Tensor:
+    """Between-group share of the latent's variance: the size-weighted squared distance of
+    each group's mean from the overall mean, over the total variance (0: the groups' means
+    coincide; a linear classifier then has no mean shift to find; MMD with a linear kernel)."""
+    centred = latent - latent.mean(dim=0)
+    groups, index = torch.unique(group, return_inverse=True)
+    sums = torch.zeros(len(groups), latent.shape[1], dtype=latent.dtype, device=latent.device)
+    sums.index_add_(0, index, centred)
+    counts = torch.bincount(index, minlength=len(groups)).to(latent.dtype)
+    between = (sums.pow(2).sum(dim=1) / counts).sum() / len(latent)
+    return between / centred.pow(2).mean(dim=0).sum().clamp_min(1e-12)
 
 
 class NormAEPlan(TrainingPlan):
@@ -101,6 +139,19 @@ class NormAEPlan(TrainingPlan):
         order_rank = pairwise_ranking_loss(self.module.order_ranker(latent), batch["order"], batch["batch_index"])
         return batch_ce, order_rank
 
+    def _encoder_adversarial_terms(self, latent: torch.Tensor, batch: Mapping[str, torch.Tensor]):
+        """The batch and order terms the autoencoder minimises (``plan.encoder_objective``)."""
+        if self.config.encoder_objective == "maximise_adversary_loss":
+            batch_ce, order_rank = self._adversary_losses(latent, batch)
+            return -batch_ce, -order_rank
+        logits = self.module.batch_classifier(latent)
+        uniform = torch.full_like(logits, 1.0 / logits.shape[1])
+        batch_confusion = F.cross_entropy(logits, uniform)
+        order_confusion = pairwise_ranking_loss(
+            self.module.order_ranker(latent), batch["order"], batch["batch_index"], target=0.5
+        )
+        return batch_confusion, order_confusion
+
     def _adversary_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             latent = self.module.encoder(batch["x"])
@@ -117,9 +168,14 @@ class NormAEPlan(TrainingPlan):
         loss = reconstruction
         logged = {"reconstruction": reconstruction}
         if adversarial:
-            batch_ce, order_rank = self._adversary_losses(latent, batch)
-            loss = loss - self.config.lambda_batch * batch_ce - self.config.lambda_order * order_rank
-            logged.update({"ae_batch_ce": batch_ce, "ae_order_rank": order_rank, "ae_loss": loss})
+            batch_term, order_term = self._encoder_adversarial_terms(latent, batch)
+            loss = loss + self.config.lambda_batch * batch_term + self.config.lambda_order * order_term
+            logged.update({"ae_batch_term": batch_term, "ae_order_term": order_term})
+            if self.config.lambda_batch_means:
+                spread = batch_mean_spread(latent, batch["batch_index"])
+                loss = loss + self.config.lambda_batch_means * spread
+                logged["ae_batch_mean_spread"] = spread
+            logged["ae_loss"] = loss
         self.autoencoder_optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(self.autoencoder_parameters, self.config.grad_clip_norm)
