@@ -287,3 +287,50 @@ def test_the_pipeline_checks_the_counts_layer_before_training(cells):
     # the Gaussian default never asks for the layer, so data without counts still runs
     gaussian = {**section, "model": {"likelihood": "gaussian"}}
     assert choose_cells(cells, gaussian) is cells and "counts_layer" not in setup_keys(gaussian)
+
+
+def test_batch_conditioned_decoder_frees_the_latent_of_the_batch(cells):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    longer = {"max_epochs": 60}  # at 15 epochs neither latent has settled (measured: probe 0.92 / 0.94)
+    plain = trained(cells.copy(), training=longer, cell_type_key="cell_type")
+    conditioned = trained(cells.copy(), training=longer, cell_type_key="cell_type", batch_key="batch")
+    again = trained(cells.copy(), training=longer, cell_type_key="cell_type", batch_key="batch")
+    latent = conditioned.get_latent_representation()
+    np.testing.assert_array_equal(latent, again.get_latent_representation())  # deterministic
+    assert conditioned.state["batch_categories"] == ["batch_0", "batch_1"]
+    decoder = conditioned.modules["decoder"]
+    assert decoder.n_batches == 2 and decoder.net[0].in_features == SMALL["latent_dim"] + 2
+
+    def batch_readability(z):
+        return cross_val_score(LogisticRegression(max_iter=2000), z, cells.obs["batch"], cv=5).mean()
+
+    # the batch moves into the decoder: a linear probe reads it far less well from the latent
+    # (measured 1.00 → 0.60) and the cell types separate better (silhouette 0.43 → 0.63)
+    plain_latent = plain.get_latent_representation()
+    assert batch_readability(latent) < batch_readability(plain_latent) - 0.2
+    types = cells.obs["cell_type"]
+    assert label_silhouette(latent, types) > label_silhouette(plain_latent, types) + 0.1
+    # embedding needs no batch (the encoder reads the features only); the saved model keeps
+    # its batches and conditioned decoder
+    unlabelled = cells.copy()
+    del unlabelled.obs["batch"]
+    loaded = VAE.from_checkpoint(conditioned.checkpoint())
+    np.testing.assert_array_equal(loaded.get_latent_representation(unlabelled), latent)
+    assert loaded.state["batch_categories"] == ["batch_0", "batch_1"] and loaded.modules["decoder"].n_batches == 2
+    with pytest.raises(ValueError, match="conditioned on 2 batches"):
+        decoder(torch.zeros(3, SMALL["latent_dim"]))
+
+
+def test_the_pipeline_conditions_on_the_datasets_batch_column(cells):
+    from omicsgen.pipelines.modelling.vae.nodes import bind_dataset, choose_cells, setup_keys
+
+    params = {"cells": {"input": {"split_key": "split", "batch_key": "auto"}, "model": {}, "plan": {}, "training": {}}}
+    batches = bind_dataset(params, {"kind": "scrna_batches", "keys": {"cell_type": "cell_type", "batch": "batch"}})
+    perturbation = bind_dataset(params, {"kind": "perturbation", "keys": {"cell_type": "cell_type"}})
+    assert setup_keys(batches)["batch_key"] == "batch" and setup_keys(perturbation)["batch_key"] is None
+    missing = cells.copy()
+    del missing.obs["batch"]
+    with pytest.raises(InputValidationError, match=r"simulated\.h5ad: required obs column\(s\) 'batch' missing"):
+        choose_cells(missing, batches)

@@ -30,6 +30,7 @@ from typing import ClassVar
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import torch
 
 from omicsgen.models.base import BaseModel, ConfigSection
@@ -45,7 +46,12 @@ from omicsgen.models.nn import ACTIVATIONS
 from omicsgen.models.training import TrainingResult, apply_in_batches
 from omicsgen.models.vae.module import Decoder, Encoder
 from omicsgen.models.vae.plan import VAEPlanConfig, VAETrainingPlan
-from omicsgen.preprocessing.validate import InputValidationError, preview, source_of
+from omicsgen.preprocessing.validate import (
+    InputValidationError,
+    check_obs_columns,
+    preview,
+    source_of,
+)
 
 LOGVAR_ACTIVATIONS = ("none", "softplus")
 OUTPUT_ACTIVATIONS = ("auto", "sigmoid", "linear")
@@ -163,6 +169,14 @@ def check_counts_layer(adata: ad.AnnData, layer: str | None, loading: str = "mem
     return counts
 
 
+def batch_codes(adata: ad.AnnData, batch_key: str) -> pd.Categorical:
+    """The samples' batches as a categorical of their string labels, sorted (the column is
+    checked: present, no missing values)."""
+    check_obs_columns(adata, [batch_key])
+    labels = adata.obs[batch_key].astype(str)
+    return pd.Categorical(labels, categories=sorted(labels.unique()))
+
+
 class VAE(BaseModel):
     """Embeds the samples of an AnnData into the posterior means of a VAE.
 
@@ -184,13 +198,17 @@ class VAE(BaseModel):
         layer: str | None = None,
         split_key: str | None = "split",
         counts_layer: str | None = None,
+        batch_key: str | None = None,
     ) -> None:
         """Register the matrix to embed (X, or ``layer``) and the ``train``/``validation``
         column (``split_key``; absent: every sample trains). ``cell_type_key`` (optional)
         names the known labels; the model does not use them, clustering scores do.
-        ``counts_layer``: the raw counts a ``negative_binomial`` likelihood models."""
+        ``counts_layer``: the raw counts a ``negative_binomial`` likelihood models.
+        ``batch_key`` (optional): the decoder reads each sample's batch, so the latent
+        space need not hold the batches' differences (scVI's ``batch_key``)."""
         super().setup_anndata(
-            adata, cell_type_key=cell_type_key, layer=layer, split_key=split_key, counts_layer=counts_layer
+            adata, cell_type_key=cell_type_key, layer=layer, split_key=split_key, counts_layer=counts_layer,
+            batch_key=batch_key,
         )
 
     # --- training ----------------------------------------------------------------------
@@ -209,7 +227,8 @@ class VAE(BaseModel):
             "decoder": Decoder(
                 config.latent_dim, config.hidden_dims, n_features,
                 sigmoid_output=config.output_activation == "sigmoid",
-                count_output=config.likelihood == "negative_binomial", **stack,
+                count_output=config.likelihood == "negative_binomial",
+                n_batches=len(self.state.get("batch_categories", [])), **stack,
             ),
         }  # fmt: skip
 
@@ -226,11 +245,15 @@ class VAE(BaseModel):
                 "samples as 'train'; at least 2 are needed"
             )
         device = self.device
+        sources = {"x": on_device(matrix, device)}
+        if self.setup.batch_key:
+            batches = batch_codes(self.adata, self.setup.batch_key)
+            self.state = {"batch_categories": list(batches.categories)}
+            sources["batch"] = torch.from_numpy(batches.codes.astype(np.int64)).to(device)
         # Seed before building the networks: same seed → same initial weights → same latent.
         torch.manual_seed(self.training_config.seed)
         self.modules = {name: module.to(device) for name, module in self._build_modules().items()}
         plan = VAETrainingPlan(self.modules["encoder"], self.modules["decoder"], self.plan_config)
-        sources = {"x": on_device(matrix, device)}
         if self.model_config.likelihood == "negative_binomial":
             counts = check_counts_layer(self.adata, self.setup.counts_layer, self.training_config.data_loading)
             sources["counts"] = on_device(counts, device)

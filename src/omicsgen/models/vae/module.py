@@ -43,6 +43,10 @@ class Decoder(nn.Module):
     ``count_output``: x̂ is instead each feature's share of a sample's counts (a softmax, as
     scVI's decoder), and the module holds the negative binomial's log inverse dispersion
     per feature (``log_theta``); the plan scales the shares by the sample's library size.
+
+    ``n_batches`` > 0: the decoder also reads the sample's batch (one-hot beside z), so the
+    batch's own shifts need not be stored in z (scVI's conditional decoder; the encoder
+    does not read the batch, so a sample is embedded from its features alone).
     """
 
     def __init__(  # noqa: PLR0913
@@ -52,16 +56,23 @@ class Decoder(nn.Module):
         n_output: int,
         sigmoid_output: bool = False,
         count_output: bool = False,
+        n_batches: int = 0,
         **stack: Any,
     ) -> None:
         super().__init__()
-        self.net = mlp([n_latent, *reversed(hidden_dims)], output=n_output, **stack)
+        self.net = mlp([n_latent + n_batches, *reversed(hidden_dims)], output=n_output, **stack)
         self.sigmoid_output = sigmoid_output
         self.count_output = count_output
+        self.n_batches = n_batches
         if count_output:
             self.log_theta = nn.Parameter(torch.zeros(n_output))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
+        """``batch``: the samples' batch codes, needed when the decoder has ``n_batches``."""
+        if self.n_batches:
+            if batch is None:
+                raise ValueError(f"this decoder is conditioned on {self.n_batches} batches: pass each sample's batch code")
+            z = torch.cat([z, nn.functional.one_hot(batch, self.n_batches).to(z.dtype)], dim=1)
         out = self.net(z)
         if self.count_output:
             return torch.softmax(out, dim=-1)

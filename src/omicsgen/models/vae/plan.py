@@ -76,13 +76,14 @@ class VAETrainingPlan(TrainingPlan):
         x = batch["x"]
         mean, logvar = self.encoder(x)
         z = reparameterise(mean, logvar)
+        decoded = self.decoder(z, batch.get("batch"))
         if self.decoder.count_output:
             counts = batch["counts"]
-            expected = counts.sum(dim=1, keepdim=True) * self.decoder(z)
+            expected = counts.sum(dim=1, keepdim=True) * decoded
             log_likelihood = negative_binomial_log_likelihood(counts, expected, self.decoder.log_theta.exp())
             reconstruction = -log_likelihood.sum(dim=1).mean()
         else:
-            reconstruction = (self.decoder(z) - x).pow(2).sum(dim=1).mean()
+            reconstruction = (decoded - x).pow(2).sum(dim=1).mean()
         kl = kl_to_standard_normal(mean, logvar).mean()
         return {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
 

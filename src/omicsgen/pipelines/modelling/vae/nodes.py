@@ -12,7 +12,10 @@ import anndata as ad
 from omicsgen.preprocessing.validate import check_obs_columns
 
 #: ``input`` keys → ``VAE.setup_anndata`` arguments
-SETUP_KEYS = {"label_key": "cell_type_key", "layer": "layer", "split_key": "split_key", "counts_layer": "counts_layer"}
+SETUP_KEYS = {
+    "label_key": "cell_type_key", "layer": "layer", "split_key": "split_key", "counts_layer": "counts_layer",
+    "batch_key": "batch_key",
+}  # fmt: skip
 
 
 def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +36,11 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
         section["kmers"] = {**section.get("kmers", {}), "label_pattern": keys.get("label_pattern")}
     else:
         name, section = "cells", dict(params["cells"])
-        section["input"] = {**section.get("input", {}), "label_key": keys.get("cell_type")}
+        inputs = {**section.get("input", {}), "label_key": keys.get("cell_type")}
+        # auto: the dataset's batch column when its kind declares one (scrna_batches)
+        if inputs.get("batch_key") == "auto":
+            inputs["batch_key"] = keys.get("batch")
+        section["input"] = inputs
     return {
         **section,
         "model": asdict(VAE.ModelConfig.from_params(section.get("model"), f"vae.{name}.model")),
