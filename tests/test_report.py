@@ -406,3 +406,13 @@ def test_a_method_on_several_datasets_gets_a_table_across_them():
     assert "0.5117" in rows["mean"]  # (0.61234 + 0.41111) / 2
     assert "0.4111" in rows["worst"] and "second" in rows["worst"]
     assert 'href="#across-vae"' in page
+
+
+def test_vae_caption_says_when_the_decoder_read_the_batch():
+    metrics = _vae_metrics()
+    plain = _sections(build_report([{"method": "vae", "dataset": "b", "metrics": metrics}], _descriptions()))["vae-b"]
+    metrics["batch_key"] = "chem_x"
+    conditioned = _sections(build_report([{"method": "vae", "dataset": "b", "metrics": metrics}], _descriptions()))["vae-b"]
+    assert "decoder reads each cell's batch" not in plain
+    assert "the VAE's decoder reads each cell's batch (<code>chem_x</code>), PCA does not" in conditioned
+    assert conditioned.count("chem_x") == 1  # used by the caption, not dumped again as another metric

@@ -754,14 +754,15 @@ def _lead_vae(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead | N
         if _is_number(entry.get("dimensions")):
             label += f" <small>({format_value(entry['dimensions'])} dims)</small>"
         rows.append(Row(name, label, values, VAE_ROWS.get(name, ("", "baseline"))[1]))
-    label_key, n_labels = metrics.get("label_key"), metrics.get("n_labels")
+    label_key, n_labels, batch_key = metrics.get("label_key"), metrics.get("n_labels"), metrics.get("batch_key")
     lead = Lead(
         caption="Clusters of each embedding against the known labels"
         + (f" (<code>{_esc(label_key)}</code>" + (f", {format_value(n_labels)} labels" if _is_number(n_labels) else "") + ")"
-           if label_key else ""),
+           if label_key else "")
+        + (f"; the VAE's decoder reads each cell's batch (<code>{_esc(batch_key)}</code>), PCA does not" if batch_key else ""),
         columns=list(VAE_COLUMNS),
         rows=rows,
-        used={*embeddings, "label_key", "n_labels", "n_samples", "n_features",
+        used={*embeddings, "label_key", "n_labels", "n_samples", "n_features", "batch_key",
               "vae_leiden_ari_at_least_pca", "vae_hdbscan_ari_at_least_pca"},
     )  # fmt: skip
     pair = {k: v for k, v in flat.items() if k in ("vae", "pca")}

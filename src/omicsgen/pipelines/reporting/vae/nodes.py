@@ -32,6 +32,8 @@ def clustering_metrics(embedding: ad.AnnData, section: dict[str, Any], per_bin: 
     if labelled:
         report["label_key"] = label_key
         report["n_labels"] = int(embedding.obs[label_key].nunique())
+    if batch_key := section.get("input", {}).get("batch_key"):
+        report["batch_key"] = batch_key  # the VAE's decoder was conditioned on it; PCA is not
     for name in EMBEDDINGS:
         scores: dict[str, Any] = {"dimensions": int(embedding.obsm[f"X_{name}"].shape[1])}
         for method in CLUSTERINGS:
