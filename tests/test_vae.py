@@ -332,5 +332,6 @@ def test_the_pipeline_conditions_on_the_datasets_batch_column(cells):
     assert setup_keys(batches)["batch_key"] == "batch" and setup_keys(perturbation)["batch_key"] is None
     missing = cells.copy()
     del missing.obs["batch"]
-    with pytest.raises(InputValidationError, match=r"simulated\.h5ad: required obs column\(s\) 'batch' missing"):
+    with pytest.raises(InputValidationError, match=r"simulated\.h5ad: required obs column\(s\) 'batch' missing "
+                       r"\(set by vae\.cells\.input\.batch_key \(auto: the dataset's keys\.batch\)\)"):
         choose_cells(missing, batches)

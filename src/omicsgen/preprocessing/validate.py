@@ -60,19 +60,27 @@ def _offending_cells(matrix, bad_mask_fn) -> list[str] | np.ndarray:
     return np.flatnonzero(bad.any(axis=1))
 
 
-def check_obs_columns(adata: ad.AnnData, columns: Sequence[str]) -> None:
+def check_obs_columns(adata: ad.AnnData, columns: Sequence[str], fixed_by: Mapping[str, str] | None = None) -> None:
+    """The obs ``columns`` exist and have no missing values. ``fixed_by``: column → the
+    parameter that names it, added to the error."""
     source = source_of(adata)
+    fixed_by = fixed_by or {}
+
+    def hint(names) -> str:
+        parameters = [fixed_by[c] for c in names if c in fixed_by]
+        return f" (set by {', '.join(parameters)})" if parameters else ""
+
     missing = [c for c in columns if c not in adata.obs.columns]
     if missing:
         raise InputValidationError(
-            f"{source}: required obs column(s) {preview(missing)} missing; "
+            f"{source}: required obs column(s) {preview(missing)} missing{hint(missing)}; "
             f"obs has columns {preview(adata.obs.columns, limit=20)}"
         )
     for column in columns:
         empty = adata.obs_names[adata.obs[column].isna().to_numpy()]
         if len(empty):
             raise InputValidationError(
-                f"{source}: obs column '{column}' has missing values for cells {preview(empty)}"
+                f"{source}: obs column '{column}'{hint([column])} has missing values for cells {preview(empty)}"
             )
 
 

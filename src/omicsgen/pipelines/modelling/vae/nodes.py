@@ -67,11 +67,14 @@ def registered(section: dict[str, Any]):
 
 
 def check_inputs(cells: ad.AnnData, section: dict[str, Any]) -> None:
-    """The label and split columns (obs only)."""
+    """The label, batch and split columns (obs only)."""
     from omicsgen.models.base import split_masks
 
     setup = registered(section)
-    check_obs_columns(cells, setup.columns())
+    check_obs_columns(cells, setup.columns(), fixed_by={
+        setup.cell_type_key: "the dataset's keys.cell_type",
+        setup.batch_key: "vae.cells.input.batch_key (auto: the dataset's keys.batch)",
+    })  # fmt: skip
     split_masks(cells, setup.split_key)
 
 
