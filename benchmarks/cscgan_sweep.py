@@ -1,4 +1,4 @@
-"""Quick cscgan experiment on the full Kang data through the Python API (no pipeline).
+"""Quick cscgan experiment through the Python API (no pipeline): the full Kang data, or ``--data``.
 
 Trains the default CPU preset with the given overrides, generates 300 cells per type and
 prints the real-vs-generated / real-vs-real RF AUC overall and per type; ``--recal 1`` also
@@ -23,21 +23,28 @@ p.add_argument("--final-lr", type=float, default=1e-4)
 p.add_argument("--critic", default="256,256,128")
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--genes", type=int, default=500)
+p.add_argument("--generator", default="256,512,1024")
+p.add_argument("--data", default="data/01_raw/kang_pbmc_ifnb/kang_pbmc_ifnb.h5ad", help="h5ad of raw counts")
+p.add_argument("--counts-layer", default="counts", help="layer of raw counts; 'X' = X holds them")
+p.add_argument("--type-key", default="cell_type")
 p.add_argument("--recal", type=int, default=0)
 p.add_argument("--ncritic", type=int, default=5)
 p.add_argument("--tag", default="x")
 p.add_argument("--seed", type=int, default=0, help="training and generation seed")
 a = p.parse_args()
-path = f"/tmp/cscgan_cells_{a.genes}.h5ad"
+name = os.path.splitext(os.path.basename(a.data))[0]
+path = f"/tmp/cscgan_cells_{name}_{a.genes}.h5ad"
 if not os.path.exists(path):
-    raw = ad.read_h5ad("data/01_raw/kang_pbmc_ifnb/kang_pbmc_ifnb.h5ad")
-    cells = preprocess_counts(raw, "counts", "cell_type", 3, 10, 20000, a.genes, 50)
+    raw = ad.read_h5ad(a.data)
+    layer = None if a.counts_layer == "X" else a.counts_layer
+    cells = preprocess_counts(raw, layer, a.type_key, 3, 10, 20000, a.genes or None, 50)
+    cells.obs["cell_type"] = cells.obs[a.type_key]
     cells.uns.clear()
     cells.write_h5ad(path)
 cells = ad.read_h5ad(path)
 t0, w0 = time.process_time(), time.time()
 CscGAN.setup_anndata(cells, cell_type_key="cell_type")
-model = CscGAN(cells, model={"critic_layers": [int(x) for x in a.critic.split(",")], "critic_input": "log1p"},
+model = CscGAN(cells, model={"generator_layers": [int(x) for x in a.generator.split(",")], "critic_layers": [int(x) for x in a.critic.split(",")], "critic_input": "log1p"},
     plan={"learning_rate": a.lr, "final_learning_rate": a.final_lr, "n_critic": a.ncritic},
     training={"generator_steps": a.steps, "batch_size": a.batch, "seed": a.seed, "device": "cpu", "progress": False})
 res = model.train()

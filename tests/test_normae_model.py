@@ -325,6 +325,12 @@ def test_batch_accuracy_and_class_auc_see_what_is_there():
     shifted = noise + 3.0 * (batches[:, None] == "b") - 3.0 * (batches[:, None] == "c")
     assert metrics.batch_accuracy(shifted, batches) > 0.9
     assert metrics.batch_accuracy(noise, batches) < 0.6
+    # chance: the largest batch's share; noise lands near it, a shifted batch far above
+    assert metrics.batch_accuracy_chance(np.r_[batches, ["a"] * 20]) == pytest.approx(0.5)
+    assert metrics.batch_accuracy(noise, batches) < metrics.batch_accuracy_chance(batches) + 0.25
+    assert metrics.batch_accuracy_target_met(0.02, 0.01, chance=1 / 3)  # both at chance
+    assert not metrics.batch_accuracy_target_met(0.5, 0.01, chance=1 / 3)
+    assert metrics.batch_accuracy_target_met(0.5, 0.6, chance=1 / 3)  # below ComBat
     separated = noise + 2.0 * (classes[:, None] == "cow")
     assert metrics.class_auc(separated, classes, "cow") > 0.95
     assert metrics.class_auc(noise, classes, "cow") < 0.75

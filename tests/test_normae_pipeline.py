@@ -93,6 +93,12 @@ def test_normae_pipeline_end_to_end_on_a_declared_table_pair(kedro_project_copy)
         assert report["metrics"][name]["median_qc_rsd_cross_validated"] >= report["metrics"][name]["median_qc_rsd"]
         assert report["metrics"][name]["median_qc_rsd"] < report["metrics"]["uncorrected"]["median_qc_rsd"]
         assert report["qc_baselines"][name]["cross_validation"]["n_folds"] == 4
+    batch_shares = info["batch"].value_counts(normalize=True)
+    assert report["batch_accuracy_chance"] == pytest.approx(batch_shares.max())
+    assert report["targets_met"]["batch_accuracy_below_combat_or_both_at_chance"] == (
+        report["metrics"]["normae"]["batch_accuracy"] < report["metrics"]["combat"]["batch_accuracy"]
+        or max(report["metrics"][k]["batch_accuracy"] for k in ("normae", "combat")) <= report["batch_accuracy_chance"]
+    )
     assert set(report["qc_rsd_evaluation"]) == set(report["metrics"]) and set(report["scales"]) == {"intensity", "log_standardised"}
     qc_rsc = pd.read_csv(output / "QC-RSC.csv").set_index("feature")
     assert qc_rsc.shape == ori.shape and list(qc_rsc.columns) == list(ori.columns)

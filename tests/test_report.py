@@ -199,6 +199,16 @@ def test_normae_lead_table_and_targets(page):
     assert "On the authors&#x27; data (not MTBLS79)" in section  # paper numbers only as labelled context
 
 
+@pytest.mark.parametrize(("normae", "combat", "met"), [(0.02, 0.01, True), (0.2, 0.01, False), (0.005, 0.01, True)])
+def test_normae_batch_accuracy_target_counts_both_at_chance_as_met(normae, combat, met):
+    """The issue's bar: below ComBat, or both at or below chance (8 equal batches: 0.125)."""
+    metrics = _normae_metrics() | {"batch_accuracy_chance": 0.125}
+    metrics["metrics"]["normae"]["batch_accuracy"], metrics["metrics"]["combat"]["batch_accuracy"] = normae, combat
+    page = build_report([{"method": "normae", "dataset": "x", "metrics": metrics}], _descriptions())
+    (flag, text), = [t for t in _targets(_sections(page)["normae-x"]) if "batch accuracy" in t[1]]
+    assert flag == str(met).lower() and "or both at or below chance (0.125" in text
+
+
 def test_normae_class_auc_skipped_shows_the_reason():
     metrics = _normae_metrics()
     for scores in metrics["metrics"].values():

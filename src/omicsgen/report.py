@@ -530,17 +530,25 @@ def _lead_normae(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead 
         + (f"; class AUC: {_esc(labels[0])} vs {_esc(labels[1])}" if isinstance(labels, list) and len(labels) == 2 else ""),
         columns=columns,
         rows=rows,
-        used={"metrics", "n_samples", "n_features", "n_qc", "class_labels", "class_separation", "scales",
+        used={"metrics", "n_samples", "n_features", "n_qc", "batch_accuracy_chance", "class_labels", "class_separation", "scales",
               "qc_rsd_evaluation"},
     )  # fmt: skip
     if reason is not None:
         lead.notes.append(f"Class AUC skipped: {_esc(reason)}")
     _normae_scale_notes(metrics, names, lead)
+    from omicsgen.metrics.metabolomics import batch_accuracy_target_met
+
     combat = versions.get("combat", {})
+    chance = metrics.get("batch_accuracy_chance")
     for column in ("qc_pca_distance", "median_qc_rsd", "batch_accuracy"):
         mine, theirs = versions["normae"].get(column), combat.get(column) if isinstance(combat, Mapping) else None
         label = NORMAE_TARGET_LABELS[column]
-        if _is_number(mine) and _is_number(theirs):
+        if _is_number(mine) and _is_number(theirs) and column == "batch_accuracy" and _is_number(chance):
+            lead.targets.append(Target(
+                f"NormAE below ComBat on {label}, or both at or below chance ({format_value(chance)}, the largest "
+                f"batch's share): {_versus(mine, {'ComBat': theirs})}", batch_accuracy_target_met(mine, theirs, chance),
+            ))  # fmt: skip
+        elif _is_number(mine) and _is_number(theirs):
             lead.targets.append(Target(f"NormAE below ComBat on {label}: {_versus(mine, {'ComBat': theirs})}", mine < theirs))
         else:
             lead.targets.append(Target(f"NormAE below ComBat on {label}", None))
