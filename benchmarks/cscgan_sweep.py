@@ -24,6 +24,7 @@ p.add_argument("--critic", default="256,256,128")
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--genes", type=int, default=500)
 p.add_argument("--generator", default="256,512,1024")
+p.add_argument("--latent", type=int, default=128)
 p.add_argument("--data", default="data/01_raw/kang_pbmc_ifnb/kang_pbmc_ifnb.h5ad", help="h5ad of raw counts")
 p.add_argument("--counts-layer", default="counts", help="layer of raw counts; 'X' = X holds them")
 p.add_argument("--type-key", default="cell_type")
@@ -44,7 +45,7 @@ if not os.path.exists(path):
 cells = ad.read_h5ad(path)
 t0, w0 = time.process_time(), time.time()
 CscGAN.setup_anndata(cells, cell_type_key="cell_type")
-model = CscGAN(cells, model={"generator_layers": [int(x) for x in a.generator.split(",")], "critic_layers": [int(x) for x in a.critic.split(",")], "critic_input": "log1p"},
+model = CscGAN(cells, model={"latent_dim": a.latent, "generator_layers": [int(x) for x in a.generator.split(",")], "critic_layers": [int(x) for x in a.critic.split(",")], "critic_input": "log1p"},
     plan={"learning_rate": a.lr, "final_learning_rate": a.final_lr, "n_critic": a.ncritic},
     training={"generator_steps": a.steps, "batch_size": a.batch, "seed": a.seed, "device": "cpu", "progress": False})
 res = model.train()

@@ -202,6 +202,27 @@ def test_selected_epoch_is_the_minimum_and_its_weights_are_kept(trained, model_i
     assert trained.training_result.config["adversarial_epochs"] == 4
 
 
+def test_selection_score_adds_the_corrected_batch_mean_spread(model_input):
+    """selection = QC distance + w_qc × QC L1 + w_batch × spread of the standardised corrected output."""
+    model = NormAE(model_input, model=TINY_MODEL, plan={"selection_batch_weight": 50.0, "lambda_corrected_batch_means": 5.0},
+                   training={**TINY_TRAINING, "seed": 5, "device": "cpu"})  # fmt: skip
+    model.train()
+    adversarial = [row for row in model.training_result.history if row["phase"] == "adversarial_training"]
+    for row in adversarial:
+        parts = row["validation_qc_pca_distance"] + 100.0 * row["validation_qc_reconstruction"]
+        assert row["validation_selection_score"] == pytest.approx(parts + 50.0 * row["validation_corrected_batch_mean_spread"])
+        assert 0.0 <= row["validation_corrected_batch_mean_spread"] <= 1.0 and row["train_ae_corrected_batch_mean_spread"] >= 0
+    selected = model.selected
+    kept = adversarial[selected["adversarial_epoch"] - 1]
+    assert selected["corrected_batch_mean_spread"] == kept["validation_corrected_batch_mean_spread"]
+    assert selected["selection_batch_weight"] == 50.0
+    # the kept output's spread is the recorded one: standardised per feature, every sample
+    corrected = torch.from_numpy(model.correct().layers["normae_corrected"])
+    standardised = (corrected - corrected.mean(dim=0)) / corrected.std(dim=0)
+    codes = torch.from_numpy(model_input.obs["batch"].astype("category").cat.codes.to_numpy().astype(np.int64))
+    assert batch_mean_spread(standardised, codes).item() == pytest.approx(selected["corrected_batch_mean_spread"], rel=1e-3)
+
+
 def test_same_seed_same_numbers_and_other_seed_differs(trained, model_input):
     again = train(model_input)
     first, second = outputs(trained.correct()), outputs(again.correct())

@@ -209,6 +209,8 @@ class NormAE(BaseModel):
             "qc_pca_distance": row["validation_qc_pca_distance"],
             "qc_reconstruction": row["validation_qc_reconstruction"],
             "qc_reconstruction_weight": self.plan_config.qc_reconstruction_weight,
+            "corrected_batch_mean_spread": row["validation_corrected_batch_mean_spread"],
+            "selection_batch_weight": self.plan_config.selection_batch_weight,
         }
 
     def _combined_result(self, results: dict[str, TrainingResult], seconds: float) -> TrainingResult:

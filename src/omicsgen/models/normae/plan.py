@@ -47,7 +47,16 @@ class NormAEPlanConfig(ConfigSection):
             autoencoder's adversarial loss (0: the paper, adversaries only). The adversaries
             chase a moving code; this term pins what a linear classifier reads first, the
             batches' mean shifts (ComBat's target), as a plain differentiable penalty.
-        qc_reconstruction_weight: selection score = QC PCA distance + this × QC L1 loss.
+        lambda_corrected_batch_means: the same penalty on the corrected output
+            (decoder(latent), what is scored and exported): the decoder can turn a latent
+            code whose batch means agree into output whose means do not.
+        qc_reconstruction_weight: selection score = QC PCA distance + this × QC L1 loss
+            (+ ``selection_batch_weight`` × the corrected output's batch mean spread).
+        selection_batch_weight: weight of :func:`batch_mean_spread` of the corrected, per
+            feature standardised output of every sample in the selection score (0: the
+            paper, QCs only). A QC-only score can prefer an epoch that still carries the
+            batch, because removing a large between-batch variance can widen the QCs'
+            remaining spread in a PCA of standardised features.
         selection_pca_components: PCA components of the QC distance.
     """
 
@@ -60,7 +69,9 @@ class NormAEPlanConfig(ConfigSection):
     lambda_order: float = 1.0
     encoder_objective: str = "maximise_adversary_loss"
     lambda_batch_means: float = 0.0
+    lambda_corrected_batch_means: float = 0.0
     qc_reconstruction_weight: float = 100.0
+    selection_batch_weight: float = 0.0
     selection_pca_components: int = 3
 
     def __post_init__(self) -> None:
@@ -175,6 +186,10 @@ class NormAEPlan(TrainingPlan):
                 spread = batch_mean_spread(latent, batch["batch_index"])
                 loss = loss + self.config.lambda_batch_means * spread
                 logged["ae_batch_mean_spread"] = spread
+            if self.config.lambda_corrected_batch_means:
+                spread = batch_mean_spread(self.module.decoder(latent), batch["batch_index"])
+                loss = loss + self.config.lambda_corrected_batch_means * spread
+                logged["ae_corrected_batch_mean_spread"] = spread
             logged["ae_loss"] = loss
         self.autoencoder_optimiser.zero_grad()
         loss.backward()
@@ -197,11 +212,18 @@ class NormAEPlan(TrainingPlan):
         the selection score (``validation_selection_score``, the epoch kept is its minimum)."""
         if self.phase != PHASES[-1]:
             return
-        corrected = apply_in_batches(self.module.correct, self.all_samples["x"]).cpu().numpy()
+        corrected = apply_in_batches(self.module.correct, self.all_samples["x"])
         distance = qc_pca_distance(
-            corrected, self.all_samples["is_qc"].cpu().numpy(), self.config.selection_pca_components
+            corrected.cpu().numpy(), self.all_samples["is_qc"].cpu().numpy(), self.config.selection_pca_components
         )
+        # per-feature standardised, as a batch classifier sees the data: a shift in a quiet
+        # feature counts as much as one in a loud feature
+        standardised = (corrected - corrected.mean(dim=0)) / corrected.std(dim=0).clamp_min(1e-8)
+        spread = float(batch_mean_spread(standardised, self.all_samples["batch_index"]))
         record["validation_qc_pca_distance"] = distance
+        record["validation_corrected_batch_mean_spread"] = spread
         record["validation_selection_score"] = (
-            distance + self.config.qc_reconstruction_weight * record["validation_qc_reconstruction"]
+            distance
+            + self.config.qc_reconstruction_weight * record["validation_qc_reconstruction"]
+            + self.config.selection_batch_weight * spread
         )
