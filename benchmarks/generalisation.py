@@ -195,9 +195,14 @@ def make_project(workdir: Path, quick: bool) -> Path:
     """A project copy (like tests/conftest.py's ``copy_project``) with the datasets declared
     in ``conf/local/datasets.yml``; ``quick`` also puts conf/test's parameters in conf/local."""
     project = workdir / "project"
-    if not project.exists():
-        shutil.copytree(REPO / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-        (project / "conf" / "local").mkdir()
+    # the configuration is copied afresh on every call: a workdir kept from an earlier run
+    # must not run today's code with yesterday's defaults
+    for environment in ("base", "test"):
+        shutil.rmtree(project / "conf" / environment, ignore_errors=True)
+        shutil.copytree(REPO / "conf" / environment, project / "conf" / environment)
+    (project / "conf" / "local").mkdir(exist_ok=True)
+    if not (project / "pyproject.toml").exists():
+        shutil.copy(REPO / "conf" / "README.md", project / "conf" / "README.md")
         shutil.copytree(REPO / "data" / "01_raw", project / "data" / "01_raw")
         shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
         (project / "src").mkdir()
