@@ -180,3 +180,15 @@ def test_resuming_another_configuration_or_a_corrupt_checkpoint_names_the_file(d
     resume = TrainingConfig(max_epochs=4, patience=None, seed=0, checkpoint_every=2, resume=True)
     with pytest.raises(ResumeError, match=rf"{path}: not a readable training checkpoint"):
         fit(RegressionPlan(), train, valid, resume, checkpoint_path=path, fingerprint={"genes": ["a", "b"]})
+
+
+def test_label_codes_sorts_categories_and_keeps_given_ones():
+    import numpy as np
+
+    from omicsgen.models.base import label_codes
+
+    categories, codes = label_codes(np.array(["b", "a", "b", "c"]))
+    assert categories == ["a", "b", "c"] and codes.tolist() == [1, 0, 1, 2] and codes.dtype == np.int64
+    # given categories keep their order; a label outside them is -1; numbers are read as text
+    categories, codes = label_codes([2, 1, 7], ["2", "1"])
+    assert categories == ["2", "1"] and codes.tolist() == [0, 1, -1]

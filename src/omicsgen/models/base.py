@@ -105,6 +105,15 @@ def split_masks(adata: ad.AnnData, split_key: str | None) -> tuple[np.ndarray, n
     return split == "train", split == "validation"
 
 
+def label_codes(labels: Sequence, categories: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Labels (e.g. an obs column of batches or cell types) as strings → (their categories,
+    each label's int64 code). Categories are the sorted distinct labels unless given; a
+    label outside given categories gets code -1 (callers check for unknown labels first)."""
+    strings = np.asarray(labels).astype(str)
+    categorical = pd.Categorical(strings, categories=sorted(set(strings)) if categories is None else list(categories))
+    return [str(c) for c in categorical.categories], np.asarray(categorical.codes, dtype=np.int64)
+
+
 def align_genes(adata: ad.AnnData, var_names: Sequence[str], fill_missing: bool = False) -> ad.AnnData:
     """``adata`` with exactly ``var_names``, in that order (matched by name).
 

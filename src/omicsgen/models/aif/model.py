@@ -26,7 +26,7 @@ import torch
 
 from omicsgen.models.aif.module import build_modules
 from omicsgen.models.aif.plan import AIFPlan, AIFPlanConfig, class_weights
-from omicsgen.models.base import BaseModel, ConfigSection
+from omicsgen.models.base import BaseModel, ConfigSection, label_codes
 from omicsgen.models.data import CellRows, expression_matrix, nonfinite, on_device, take_rows
 from omicsgen.models.training import TrainingResult, apply_in_batches, seed_everything
 from omicsgen.preprocessing.validate import (
@@ -161,9 +161,7 @@ class AIF(BaseModel):
         matrix = self._matrix(adata)
         if nonfinite(matrix)[0]:
             raise InputValidationError(f"{source_of(adata)}: aif input has NaN/inf values")
-        labels = pd.Categorical(adata.obs[self.setup.batch_key].astype(str))
-        self.state["batches"] = [str(c) for c in labels.categories]
-        codes = np.asarray(labels.codes, dtype=np.int64)
+        self.state["batches"], codes = label_codes(adata.obs[self.setup.batch_key])
 
         seed_everything(training.seed)
         self.modules = {k: m.to(device) for k, m in self._build_modules().items()}

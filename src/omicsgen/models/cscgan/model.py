@@ -32,7 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from omicsgen.models.base import BaseModel, ConfigSection
+from omicsgen.models.base import BaseModel, ConfigSection, label_codes
 from omicsgen.models.cscgan.module import Critic, Generator
 from omicsgen.models.cscgan.plan import (
     CRITIC_INPUTS,
@@ -157,10 +157,8 @@ class CscGAN(BaseModel):
         codes = None
         self.state = {"library_size": _library_size(self.adata, cells), "cell_types": [], "label_probabilities": []}
         if self.conditional:
-            categories = pd.Categorical(self.adata.obs[self.setup.cell_type_key].astype(str))
-            codes = categories.codes.astype(np.int64)
-            counts = np.bincount(codes, minlength=len(categories.categories)).astype(np.float64)
-            self.state["cell_types"] = [str(c) for c in categories.categories]
+            self.state["cell_types"], codes = label_codes(self.adata.obs[self.setup.cell_type_key])
+            counts = np.bincount(codes, minlength=len(self.state["cell_types"])).astype(np.float64)
             self.state["label_probabilities"] = (counts / counts.sum()).tolist()
         device, plan_config = self.device, self.plan_config
         fit_config, per_epoch = self.training_config.for_fit(len(cells), plan_config.n_critic, device)

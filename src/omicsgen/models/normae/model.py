@@ -27,12 +27,11 @@ from dataclasses import asdict, dataclass
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omicsgen.models.base import SETUP_KEY, AnnDataSetup, BaseModel, ConfigSection
+from omicsgen.models.base import SETUP_KEY, AnnDataSetup, BaseModel, ConfigSection, label_codes
 from omicsgen.models.data import dense_matrix
 from omicsgen.models.normae.module import NormAEModule
 from omicsgen.models.normae.plan import PHASES, NormAEPlan, NormAEPlanConfig
@@ -258,7 +257,7 @@ class NormAE(BaseModel):
         low, high = self.state["order_range"]
         order = (adata.obs[setup.order_key].to_numpy(dtype=np.float64) - low) / (high - low if high > low else 1.0)
         device = self.device
-        batch_index = torch.from_numpy(pd.Categorical(batches, categories=categories).codes.astype(np.int64)).to(device)
+        batch_index = torch.from_numpy(label_codes(batches, categories)[1]).to(device)
         return {
             "x": torch.from_numpy(dense_matrix(adata, setup.layer)).to(device),
             "batch_index": batch_index,

@@ -30,10 +30,9 @@ from typing import ClassVar
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import torch
 
-from omicsgen.models.base import BaseModel, ConfigSection
+from omicsgen.models.base import BaseModel, ConfigSection, label_codes
 from omicsgen.models.data import (
     CellRows,
     expression_matrix,
@@ -169,14 +168,6 @@ def check_counts_layer(adata: ad.AnnData, layer: str | None, loading: str = "mem
     return counts
 
 
-def batch_codes(adata: ad.AnnData, batch_key: str) -> pd.Categorical:
-    """The samples' batches as a categorical of their string labels, sorted (the column is
-    checked: present, no missing values)."""
-    check_obs_columns(adata, [batch_key])
-    labels = adata.obs[batch_key].astype(str)
-    return pd.Categorical(labels, categories=sorted(labels.unique()))
-
-
 class VAE(BaseModel):
     """Embeds the samples of an AnnData into the posterior means of a VAE.
 
@@ -247,9 +238,10 @@ class VAE(BaseModel):
         device = self.device
         sources = {"x": on_device(matrix, device)}
         if self.setup.batch_key:
-            batches = batch_codes(self.adata, self.setup.batch_key)
-            self.state = {"batch_categories": list(batches.categories)}
-            sources["batch"] = torch.from_numpy(batches.codes.astype(np.int64)).to(device)
+            check_obs_columns(self.adata, [self.setup.batch_key])
+            categories, codes = label_codes(self.adata.obs[self.setup.batch_key])
+            self.state = {"batch_categories": categories}
+            sources["batch"] = torch.from_numpy(codes).to(device)
         # Seed before building the networks: same seed → same initial weights → same latent.
         torch.manual_seed(self.training_config.seed)
         self.modules = {name: module.to(device) for name, module in self._build_modules().items()}

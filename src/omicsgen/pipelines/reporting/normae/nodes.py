@@ -113,11 +113,12 @@ def compute_metrics(  # noqa: PLR0913
     seed = run["seed"]  # the model's: the cross-validation folds follow the training seed
     labels, skipped = _class_selection(obs, settings)
     input_scale = str(corrected.uns.get("input_scale", "intensity"))
+    batches = obs[params["setup"]["batch_key"]].astype(str).to_numpy()
     results = {
         name: correction_metrics(
             values,
             is_qc=obs[params["setup"]["qc_key"]].to_numpy(dtype=bool),
-            batches=obs[params["setup"]["batch_key"]].astype(str).to_numpy(),
+            batches=batches,
             classes=obs[settings["class_column"]].astype(str).to_numpy(),
             class_labels=labels,
             pca_components=settings["pca_components"],
@@ -137,7 +138,7 @@ def compute_metrics(  # noqa: PLR0913
             results[evaluation["method"]]["median_qc_rsd_cross_validated"] = evaluation["cross_validation"]["median_qc_rsd"]
             baseline_runs[evaluation["method"]] = {k: v for k, v in evaluation.items() if k not in ("method", "ran")}
     normae = results["normae"]
-    chance = batch_accuracy_chance(obs[params["setup"]["batch_key"]].astype(str).to_numpy())
+    chance = batch_accuracy_chance(batches)
     baselines = {k: v for k, v in results.items() if k in ("uncorrected", "combat")}
     qc_based = {k: v for k, v in results.items() if k in ("qc_rsc", "serrf")}
     targets = {
