@@ -22,6 +22,7 @@ from omicsgen.metrics.perturbation import (
 from omicsgen.models import ScGen
 from omicsgen.models import scgen as scgen_package
 from omicsgen.models.baselines import perturbation as baselines
+from omicsgen.models.nn import ONEDNN_LINEAR, WideLinear
 from omicsgen.models.scgen.model import ScGenModelConfig
 from omicsgen.models.scgen.module import InputMajorLinear, ScGenVAE
 from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan, scgen_loss
@@ -115,6 +116,28 @@ def test_input_major_linear_equals_linear_and_loads_linear_layout():
     restored = InputMajorLinear(50, 8)
     restored.load_state_dict(linear.state_dict())  # an nn.Linear-layout checkpoint
     assert torch.equal(restored.weight, transposed.weight)
+
+
+@pytest.mark.parametrize("layer_type", [WideLinear, InputMajorLinear])
+def test_wide_linear_runs_onednn_with_nn_linear_values_and_gradients(layer_type):
+    torch.manual_seed(0)
+    reference = torch.nn.Linear(300, 40)
+    layer = layer_type(300, 40)
+    layer.load_state_dict(reference.state_dict())
+    x = torch.randn(16, 300, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    assert ONEDNN_LINEAR is not None and layer._use_onednn(x)  # the CPU float32 path under test
+    out, out_ref = layer(x), reference(x_ref)
+    torch.testing.assert_close(out, out_ref)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    out_ref.backward(grad)
+    weight_grad = layer.weight.grad.t() if layer.input_major else layer.weight.grad
+    torch.testing.assert_close(weight_grad, reference.weight.grad)
+    torch.testing.assert_close(layer.bias.grad, reference.bias.grad)
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16-mixed keeps torch's own path
+        assert not layer._use_onednn(x) and layer(x).dtype == torch.bfloat16
 
 
 def test_loss_is_half_sse_plus_weighted_kl():

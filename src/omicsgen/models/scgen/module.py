@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from omicsgen.models.nn import mlp, reparameterise
+from omicsgen.models.nn import WideLinear, mlp, reparameterise
 
 #: Keras-style batch norm (running averages with momentum 0.99), as the original
 #: TensorFlow scGen and the scvi-tools port use.
 KERAS_BATCH_NORM = {"batch_norm_momentum": 0.01, "batch_norm_eps": 1e-3}
 
 
-class InputMajorLinear(nn.Linear):
-    """``nn.Linear`` whose weight is stored transposed, as ``(in_features, out_features)``.
+class InputMajorLinear(WideLinear):
+    """A :class:`WideLinear` whose weight is stored transposed, as ``(in_features, out_features)``.
 
     Same function, same initial values as ``nn.Linear`` (its init, then transposed). Why:
     for the gene-input layer (6,998 → 800) at batch 32 the weight gradient is a rank-32
@@ -21,14 +21,17 @@ class InputMajorLinear(nn.Linear):
     floats long, a leading dimension that is not a multiple of the SIMD width; the CPU BLAS
     (MKL, one thread) then runs that product ~2.5× slower than into the transposed
     ``(6998, 800)`` matrix, and it was the largest single cost of a training step.
-    Checkpoints in nn.Linear's ``(out, in)`` layout are transposed on load.
+    Checkpoints in nn.Linear's ``(out, in)`` layout are transposed on load. (Where oneDNN
+    runs the products, it reads either layout at the same speed.)
     """
+
+    input_major = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__(in_features, out_features, bias)
         self.weight = nn.Parameter(self.weight.detach().t().contiguous())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and self.bias is not None:
             return torch.addmm(self.bias, x, self.weight)
         out = x @ self.weight
@@ -46,7 +49,8 @@ class ScGenVAE(nn.Module):
     """Encoder → (mean, log-variance) of a diagonal Gaussian latent → decoder → expression.
 
     Encoder and decoder are ``n_layers`` × (Linear → BatchNorm → LeakyReLU → Dropout), as in
-    scGen; the encoder's first layer stores its weight input-major (:class:`InputMajorLinear`).
+    scGen; the two gene-wide layers (the encoder's first, stored input-major, and the
+    decoder's output) are :class:`WideLinear`.
     """
 
     def __init__(self, n_input: int, n_hidden: int, n_latent: int, n_layers: int, dropout: float):  # noqa: PLR0913
@@ -56,7 +60,7 @@ class ScGenVAE(nn.Module):
         self.encoder = mlp([n_input, *hidden], first_linear=InputMajorLinear, **stack)
         self.mean = nn.Linear(n_hidden, n_latent)
         self.log_var = nn.Linear(n_hidden, n_latent)
-        self.decoder = mlp([n_latent, *hidden], output=n_input, **stack)
+        self.decoder = mlp([n_latent, *hidden], output=n_input, output_linear=WideLinear, **stack)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(x)
