@@ -323,15 +323,17 @@ def test_batch_conditioned_decoder_frees_the_latent_of_the_batch(cells):
         decoder(torch.zeros(3, SMALL["latent_dim"]))
 
 
-def test_the_pipeline_conditions_on_the_datasets_batch_column(cells):
+def test_the_pipeline_conditions_on_the_datasets_batch_or_condition_column(cells):
     from omicsgen.pipelines.modelling.vae.nodes import bind_dataset, choose_cells, setup_keys
 
     params = {"cells": {"input": {"split_key": "split", "batch_key": "auto"}, "model": {}, "plan": {}, "training": {}}}
     batches = bind_dataset(params, {"kind": "scrna_batches", "keys": {"cell_type": "cell_type", "batch": "batch"}})
-    perturbation = bind_dataset(params, {"kind": "perturbation", "keys": {"cell_type": "cell_type"}})
-    assert setup_keys(batches)["batch_key"] == "batch" and setup_keys(perturbation)["batch_key"] is None
+    perturbation = bind_dataset(params, {"kind": "perturbation", "keys": {"cell_type": "cell_type", "condition": "stim"}})
+    table = bind_dataset(params, {"kind": "cell_table", "keys": {"cell_type": "cell_type"}})
+    assert setup_keys(batches)["batch_key"] == "batch" and setup_keys(perturbation)["batch_key"] == "stim"
+    assert setup_keys(table)["batch_key"] is None
     missing = cells.copy()
     del missing.obs["batch"]
     with pytest.raises(InputValidationError, match=r"simulated\.h5ad: required obs column\(s\) 'batch' missing "
-                       r"\(set by vae\.cells\.input\.batch_key \(auto: the dataset's keys\.batch\)\)"):
+                       r"\(set by vae\.cells\.input\.batch_key \(auto: the dataset's keys\.batch, or keys\.condition\)\)"):
         choose_cells(missing, batches)

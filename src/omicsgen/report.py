@@ -767,7 +767,7 @@ def _lead_vae(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead | N
         caption="Clusters of each embedding against the known labels"
         + (f" (<code>{_esc(label_key)}</code>" + (f", {format_value(n_labels)} labels" if _is_number(n_labels) else "") + ")"
            if label_key else "")
-        + (f"; the VAE's decoder reads each cell's batch (<code>{_esc(batch_key)}</code>), PCA does not" if batch_key else ""),
+        + (f"; the VAE's decoder reads each cell's <code>{_esc(batch_key)}</code> (batch or condition), PCA does not" if batch_key else ""),
         columns=list(VAE_COLUMNS),
         rows=rows,
         used={*embeddings, "label_key", "n_labels", "n_samples", "n_features", "batch_key",

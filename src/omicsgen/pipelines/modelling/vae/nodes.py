@@ -37,9 +37,10 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
     else:
         name, section = "cells", dict(params["cells"])
         inputs = {**section.get("input", {}), "label_key": keys.get("cell_type")}
-        # auto: the dataset's batch column when its kind declares one (scrna_batches)
+        # auto: the column whose differences cell-type clusters should ignore: the batches
+        # (scrna_batches) or, for perturbation data, the condition (benchmarks/vae.md)
         if inputs.get("batch_key") == "auto":
-            inputs["batch_key"] = keys.get("batch")
+            inputs["batch_key"] = keys.get("batch") or keys.get("condition")
         section["input"] = inputs
     return {
         **section,
@@ -73,7 +74,7 @@ def check_inputs(cells: ad.AnnData, section: dict[str, Any]) -> None:
     setup = registered(section)
     check_obs_columns(cells, setup.columns(), fixed_by={
         setup.cell_type_key: "the dataset's keys.cell_type",
-        setup.batch_key: "vae.cells.input.batch_key (auto: the dataset's keys.batch)",
+        setup.batch_key: "vae.cells.input.batch_key (auto: the dataset's keys.batch, or keys.condition)",
     })  # fmt: skip
     split_masks(cells, setup.split_key)
 
