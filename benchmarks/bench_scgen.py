@@ -12,6 +12,17 @@ for both.
 
     python benchmarks/bench_scgen.py                       # CD4T held out
     python benchmarks/bench_scgen.py --holdout all         # leave-one-type-out, 7 types
+
+``--own-defaults`` compares the two as each is meant to be used instead: ours with the
+pipeline's parameters (conf/base/parameters/scgen.yml: its validation split drives early
+stopping), the reference as its perturbation tutorial trains it (``max_epochs=100,
+batch_size=32, early_stopping=True, early_stopping_patience=25`` on its own 90/10 split);
+both get every cell but the held-out type's stimulated ones. ``--input`` takes any model
+input with obs ``condition`` (control / stimulated), ``cell_type`` and ``split`` (what the
+data-engineering pipeline writes for a perturbation dataset)::
+
+    python benchmarks/bench_scgen.py --own-defaults --repeats 0 --precision 32 \
+        --input <workdir>/data/05_model_input/sim_perturbation/model_input.h5ad --holdout type_C
 """
 
 from __future__ import annotations
@@ -32,29 +43,33 @@ REFERENCE_PYTHON = "/work/venv-scgen-ref/bin/python"
 KEYS = {"condition_key": "condition", "control": "control", "stimulated": "stimulated", "cell_type_key": "cell_type"}
 
 
-def model_input():
+def model_input(path: str | None = None):
     """The Kang model input as the data-engineering pipeline builds it (base parameters):
-    ``kedro run --to-outputs=kang.model_input`` writes it."""
+    ``kedro run --to-outputs=kang.model_input`` writes it; or the model input at ``path``."""
     import anndata as ad
 
-    path = ROOT / "data/05_model_input/kang/model_input.h5ad"
+    path = Path(path) if path else ROOT / "data/05_model_input/kang/model_input.h5ad"
     if not path.is_file():
         raise SystemExit(f"{path} is missing: run `kedro run --to-outputs=kang.model_input` first")
     return ad.read_h5ad(path)
 
 
-def write_inputs(adata, cell_type: str, directory: Path) -> tuple[Path, Path]:
+def write_inputs(adata, cell_type: str, directory: Path, keep_validation: bool = False) -> tuple[Path, Path]:
+    """The training cells (the train split, or with ``keep_validation`` every cell and the
+    split column) and the held-out type's control cells, as .h5ad files for either side."""
     import anndata as ad
 
     from omicsgen.metrics.perturbation import cells_of
     from omicsgen.preprocessing import hold_out_condition
 
     train, _ = hold_out_condition(adata, cell_type, KEYS["stimulated"])
-    train = train[train.obs["split"].astype(str) == "train"]
+    if not keep_validation:
+        train = train[train.obs["split"].astype(str) == "train"]
     control = cells_of(adata, cell_type, "control")
     paths = directory / f"train_{cell_type}.h5ad", directory / f"control_{cell_type}.h5ad"
+    columns = ["condition", "cell_type"] + (["split"] if keep_validation else [])
     for part, path in zip((train, control), paths, strict=True):
-        ad.AnnData(X=part.X.copy(), obs=part.obs[["condition", "cell_type"]].copy(), var=part.var[[]].copy()).write_h5ad(path)
+        ad.AnnData(X=part.X.copy(), obs=part.obs[columns].copy(), var=part.var[[]].copy()).write_h5ad(path)
     return paths
 
 
@@ -69,13 +84,21 @@ def run_ours(args) -> None:
         torch.set_num_threads(args.threads)
     train, control = ad.read_h5ad(args.train), ad.read_h5ad(args.predict)
     start = time.perf_counter()
-    ScGen.setup_anndata(train, **KEYS, split_key=None)
-    model = ScGen(
-        train,
-        plan={"precision": args.precision, "adam_eps": args.adam_eps, "weight_decay": args.weight_decay},
-        training={"max_epochs": args.epochs, "batch_size": args.batch_size, "patience": None,
-                  "seed": args.seed, "device": "cpu", "progress": False},
-    )  # fmt: skip
+    if args.own_defaults:  # the pipeline's parameters, its validation split driving early stopping
+        import yaml
+
+        params = yaml.safe_load((ROOT / "conf/base/parameters/scgen.yml").read_text())["scgen"]
+        ScGen.setup_anndata(train, **KEYS, split_key="split")
+        model = ScGen(train, model=params["model"], plan={**params["plan"], "precision": args.precision},
+                      training={**params["training"], "seed": args.seed, "device": "cpu", "progress": False})
+    else:
+        ScGen.setup_anndata(train, **KEYS, split_key=None)
+        model = ScGen(
+            train,
+            plan={"precision": args.precision, "adam_eps": args.adam_eps, "weight_decay": args.weight_decay},
+            training={"max_epochs": args.epochs, "batch_size": args.batch_size, "patience": None,
+                      "seed": args.seed, "device": "cpu", "progress": False},
+        )  # fmt: skip
     result = model.train()  # also computes delta (balanced pools of the training cells)
     record = {
         "epoch_seconds": [row["seconds"] for row in result.history],
@@ -101,7 +124,7 @@ def run_side(side: str, train: Path, control: Path, out: Path, args, timing_only
         "--train", str(train), "--predict", str(control), "--out", str(out),
         "--epochs", str(args.timing_epochs if timing_only else args.epochs),
         "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads),
-    ] + (["--timing-only"] if timing_only else [])
+    ] + (["--timing-only"] if timing_only else []) + (["--own-defaults"] if args.own_defaults and not timing_only else [])
     env["OMP_NUM_THREADS"] = str(args.threads or os.cpu_count())
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return json.loads(Path(str(out) + ".json").read_text())
@@ -143,6 +166,9 @@ def main() -> None:  # noqa: PLR0915
     parser.add_argument("--adam-eps", type=float, default=0.01, help="our Adam eps (torch's default: 1e-8)")
     parser.add_argument("--weight-decay", type=float, default=1e-6, help="our Adam weight decay")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--input", help="model input .h5ad (default: the Kang model input)")
+    parser.add_argument("--own-defaults", action="store_true",
+                        help="each side at its own defaults (ours: the pipeline's; the reference: its tutorial's)")
     # worker mode (ours, in a subprocess)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--train", help=argparse.SUPPRESS)
@@ -154,7 +180,7 @@ def main() -> None:  # noqa: PLR0915
         return run_ours(args)
 
     sides = [f"ours:{p}" for p in args.precision.split(",")] + ([] if args.skip_reference else ["reference"])
-    adata = model_input()
+    adata = model_input(args.input)
     types = (
         sorted(adata.obs["cell_type"].astype(str).unique()) if args.holdout == "all" else args.holdout.split(",")
     )
@@ -173,7 +199,7 @@ def main() -> None:  # noqa: PLR0915
                 cpu_runs[side].append(record["epoch_cpu_seconds"])
                 print(f"timing repeat {repeat + 1} {side}: {[round(t, 2) for t in record['epoch_seconds']]} s/epoch", flush=True)
         for cell_type in types:
-            train, control = write_inputs(adata, cell_type, tmp)
+            train, control = write_inputs(adata, cell_type, tmp, keep_validation=args.own_defaults)
             entry = {}
             for side in sides:
                 record = run_side(side, train, control, tmp / f"{side}_{cell_type}", args, False)
@@ -181,6 +207,7 @@ def main() -> None:  # noqa: PLR0915
                 epoch_runs[side].append(record["epoch_seconds"])
                 cpu_runs[side].append(record["epoch_cpu_seconds"])
                 entry[side] = {
+                    "epochs": len(record["epoch_seconds"]),
                     "seconds_per_epoch": steady_median([record["epoch_seconds"]]),
                     "peak_memory_mb": record["peak_memory_mb"],
                     **score(adata, Path(str(tmp / f"{side}_{cell_type}") + ".h5ad"), cell_type, args.n_draws, args.seed),

@@ -214,6 +214,20 @@ def test_prediction_recovers_the_response_and_same_seed_is_identical(perturbatio
     np.testing.assert_array_equal(again.delta, model.delta)
 
 
+def test_residual_prediction_adds_the_decoded_change_to_each_observed_cell(perturbation_data):
+    _, model, _ = _train_without(perturbation_data, max_epochs=3)
+    control = _cells(perturbation_data, "type0", "control")
+    decoded = model.predict(perturbation_data, cell_type="type0", residual=False)  # the paper's rule
+    kept = model.predict(perturbation_data, cell_type="type0")
+    reconstructed = model._decode(model.get_latent_representation(control))
+    np.testing.assert_allclose(decoded.X, model._decode(decoded.obsm["X_scgen"]), atol=1e-6)
+    expected = np.clip(np.asarray(control.X) + decoded.X - reconstructed, 0, None)  # the data are non-negative
+    np.testing.assert_allclose(kept.X, expected, atol=1e-5)
+    assert kept.X.min() >= 0 and not np.allclose(kept.X, decoded.X)
+    np.testing.assert_array_equal(kept.obsm["X_scgen"], decoded.obsm["X_scgen"])
+    assert kept.uns["scgen"]["residual"] is True and decoded.uns["scgen"]["residual"] is False
+
+
 def test_delta_is_the_latent_shift_between_the_balanced_training_pools(perturbation_data):
     train, model, _ = _train_without(perturbation_data, max_epochs=3)
     fitted = train[(train.obs["split"] == "train").to_numpy()]  # the validation split only scores

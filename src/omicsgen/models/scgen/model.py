@@ -4,7 +4,8 @@ latent space supports vector arithmetic.
 - Perturbation prediction: after training, ``delta`` = mean latent of stimulated cells −
   mean latent of control cells (pools balanced by cell type, then subsampled to equal
   size, from the training split) is stored with the model; :meth:`ScGen.predict` encodes
-  control cells, shifts them by ``delta`` and decodes them.
+  control cells, shifts them by ``delta`` and decodes them, and by default adds the
+  decoded change to each observed cell instead of replacing it (``residual``).
 - Batch removal: :meth:`ScGen.remove_batch_effect`; within each cell type, every batch's
   latent cloud is shifted onto the mean of that type's largest batch, then decoded.
 
@@ -26,7 +27,14 @@ from torch import nn
 
 from omicsgen.models.base import SETUP_KEY, AnnDataSetup, BaseModel, ConfigSection
 from omicsgen.models.baselines.perturbation import balanced_condition_pools, pool_rows
-from omicsgen.models.data import CellRows, cell_rows, take_rows
+from omicsgen.models.data import (
+    CellRows,
+    cell_rows,
+    expression_matrix,
+    on_device,
+    take_rows,
+    value_range,
+)
 from omicsgen.models.scgen.module import ScGenVAE
 from omicsgen.models.scgen.plan import ScGenPlanConfig, ScGenTrainingPlan
 from omicsgen.models.training import (
@@ -195,9 +203,19 @@ class ScGen(BaseModel):
         cell_type: str | None = None,
         key_added: str = "X_scgen",
         fill_missing: bool = False,
+        residual: bool = True,
     ) -> ad.AnnData:
         """Predicted stimulated cells: the control cells of ``adata`` (default: the training
         AnnData; of ``cell_type`` only if given) encoded, shifted by :attr:`delta` and decoded.
+
+        ``residual`` (default): each prediction is the observed control cell plus the
+        decoded change, ``x + decode(z + delta) − decode(z)`` (floored at 0 for non-negative
+        data), so a cell keeps what the decoder does not reproduce (the counterfactual's
+        abduction step: the cell's own noise is kept, only the modelled response is
+        changed). ``residual=False``: ``decode(z + delta)``, the paper's rule, whose cells are
+        the decoder's smooth means. Measured on 9 held-out types of 2 datasets
+        (benchmarks/scgen.md, "Residual prediction"): R² of all genes' means up on 9,
+        of the top-100 DEGs' on 8, energy distance to the real cells 2–10× lower on 9.
 
         Returns a new AnnData: the decoded expression in X, obs/var of the control cells,
         the shifted latent in ``obsm[key_added]``, the shift in ``uns["scgen"]["delta"]``.
@@ -219,11 +237,29 @@ class ScGen(BaseModel):
                 f"{source_of(adata)}: no cells with {setup.condition_key}='{setup.control}'{of_type} to predict from"
             )
         control = adata[mask]
-        latent = self._encode(control, setup.layer) + delta
-        predicted = ad.AnnData(X=self._decode(latent), obs=control.obs.copy(), var=control.var.copy())
+        matrix = expression_matrix(control, setup.layer, self.training_config.data_loading)
+        expression, latent = self._predicted_rows(matrix, delta, residual)
+        predicted = ad.AnnData(X=expression, obs=control.obs.copy(), var=control.var.copy())
         predicted.obsm[key_added] = latent
-        predicted.uns[self.name] = {"delta": delta}
+        predicted.uns[self.name] = {"delta": delta, "residual": residual}
         return predicted
+
+    def _predicted_rows(self, matrix: np.ndarray | CellRows, delta: np.ndarray, residual: bool, batch_size: int = 1024):
+        """(predicted expression, shifted latent) of ``matrix``'s rows, chunk by chunk (see :meth:`predict`)."""
+        vae, shift = self._vae(), torch.as_tensor(delta, device=self.device)
+        floor = 0.0 if residual and value_range(matrix)[0] >= 0 else None
+
+        def predict_chunk(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            latent = vae.encode(x)[0]
+            decoded = vae.decode(latent + shift)
+            if residual:
+                decoded = x + decoded - vae.decode(latent)
+                if floor is not None:
+                    decoded = decoded.clamp_min(floor)
+            return decoded, latent + shift
+
+        expression, latent = apply_in_batches(predict_chunk, on_device(matrix, self.device), batch_size)
+        return expression.cpu().numpy(), latent.cpu().numpy()
 
     def remove_batch_effect(
         self, adata: ad.AnnData | None = None, key_added: str = "X_scgen", fill_missing: bool = False

@@ -91,7 +91,7 @@ def predict_held_out(adata: ad.AnnData, checkpoints: dict[str, Any], params: dic
     parts, deltas = [], {}
     for cell_type, checkpoint in checkpoints.items():
         model = ScGen.from_checkpoint(checkpoint, device=params["training"]["device"])
-        predicted = model.predict(adata, cell_type=cell_type)
+        predicted = model.predict(adata, cell_type=cell_type, residual=bool(params.get("residual", True)))
         predicted.obs["held_out"] = cell_type
         predicted.obs["method"] = "scgen"
         parts.append(predicted)
