@@ -484,6 +484,7 @@ def test_kedro_run_scgen_test_env_and_same_seed_same_metrics(kedro_project_copy)
     assert entry["methods"]["null"]["pearson_delta_all"] is None  # the null prediction has no response
     assert -1.0 <= entry["methods"]["mean_response"]["pearson_delta_top20"] <= 1.0
     assert set(entry["best_method"]) == set(entry["methods"]["scgen"])
+    assert metrics["prediction"] == "residual"  # scgen.residual's default, named in the report
     for figure in ("mean_expression_scatter", "strongest_deg_violin", "training_curves"):
         assert (reporting / f"{figure}.png").stat().st_size > 10_000
     timings = json.loads((reporting / "timings.json").read_text())

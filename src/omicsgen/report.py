@@ -360,10 +360,13 @@ def _lead_scgen(metrics: Mapping[str, Any], extras: Mapping[str, Any]) -> Lead |
         f"held-out cell type{'s' if len(per_type) != 1 else ''}" + (f" ({types})" if types else "")
         + ("; Pearson Δ: correlation over genes of the predicted and the real response (mean − the type's "
            "control mean; undefined for the null prediction); energy distance between predicted and real "
-           "stimulated cells in a PCA of the type's real cells" if len(columns) > 2 else ""),
+           "stimulated cells in a PCA of the type's real cells" if len(columns) > 2 else "")
+        + ({"residual": "; scGen predicts each control cell as the cell plus the decoded change (scgen.residual)",
+            "decoded": "; scGen predicts the decoded shifted latent (the paper's rule, scgen.residual: false)"}
+           .get(metrics.get("prediction"), "")),
         columns=columns,
         rows=rows,
-        used={"mean_over_held_out_types", "held_out"} if per_type else {"mean_over_held_out_types"},
+        used={"mean_over_held_out_types", "held_out", "prediction"} if per_type else {"mean_over_held_out_types", "prediction"},
     )
     by_name = {n: summary[n] for n in names}
     lead.targets.append(_at_least_every(SCGEN_ROWS, by_name, "scgen", top, f"scGen ≥ every baseline, top-{n_degs} DEGs"))

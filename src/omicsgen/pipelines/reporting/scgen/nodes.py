@@ -120,7 +120,8 @@ def score_predictions(
         }
         for method in METHODS
     }
-    return {"held_out": per_type, "mean_over_held_out_types": summary, "warnings": warnings}
+    prediction = "residual" if params.get("residual", True) else "decoded"
+    return {"held_out": per_type, "mean_over_held_out_types": summary, "prediction": prediction, "warnings": warnings}
 
 
 def training_timings(training: dict[str, Any]) -> dict[str, Any]:
