@@ -302,6 +302,7 @@ def test_checkpoints_per_held_out_type_roundtrip_through_the_catalog_dataset(per
     np.testing.assert_array_equal(predicted.X, model.predict(perturbation_data, cell_type="type0").X)
     assert set(predicted.obs["held_out"]) == {"type0"} and set(predicted.obs["method"]) == {"scgen"}
     np.testing.assert_array_equal(predicted.uns["scgen"]["delta"]["type0"], model.delta)
+    assert predicted.uns["scgen"]["residual"] is True  # the rule, recorded for the report
 
 
 def test_apply_template_reads_the_saved_models_and_writes_applied():

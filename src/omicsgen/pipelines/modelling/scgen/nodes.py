@@ -89,15 +89,16 @@ def predict_held_out(adata: ad.AnnData, checkpoints: dict[str, Any], params: dic
 
     ScGen.setup_anndata(adata, **params["keys"])  # this dataset's columns
     parts, deltas = [], {}
+    residual = bool(params.get("residual", True))
     for cell_type, checkpoint in checkpoints.items():
         model = ScGen.from_checkpoint(checkpoint, device=params["training"]["device"])
-        predicted = model.predict(adata, cell_type=cell_type, residual=bool(params.get("residual", True)))
+        predicted = model.predict(adata, cell_type=cell_type, residual=residual)
         predicted.obs["held_out"] = cell_type
         predicted.obs["method"] = "scgen"
         parts.append(predicted)
         deltas[cell_type] = model.delta
     out = _concatenate(parts)
-    out.uns["scgen"] = {"delta": deltas}
+    out.uns["scgen"] = {"delta": deltas, "residual": residual}
     return out
 
 

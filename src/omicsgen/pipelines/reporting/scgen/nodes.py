@@ -120,7 +120,8 @@ def score_predictions(
         }
         for method in METHODS
     }
-    prediction = "residual" if params.get("residual", True) else "decoded"
+    # the rule the predictions were made with (recorded beside them), not a second default
+    prediction = "residual" if predictions.uns["scgen"]["residual"] else "decoded"
     return {"held_out": per_type, "mean_over_held_out_types": summary, "prediction": prediction, "warnings": warnings}
 
 
