@@ -1,10 +1,11 @@
-"""A/B of one scGen training step: the gene-wide layers' products in MKL (torch's default
-CPU path) vs oneDNN (:class:`omicsgen.models.nn.WideLinear`, the default), interleaved.
+"""A/B/C of one scGen training step: the gene-wide layers' products in MKL (torch's default
+CPU path), in oneDNN (:class:`omicsgen.models.nn.WideLinear`), and in oneDNN with the gene
+input layer's forward product read from the batch's non-zeros (the default), interleaved.
 
 Uses the Kang model input (``kedro run --to-outputs=kang.model_input``), the published
-architecture and the default plan, batch 32. Both models start from the same weights; one
+architecture and the default plan, batch 32. All start from the same weights; one
 step on the same batch first checks that they agree, then ``--rounds`` rounds of
-``--steps`` steps each alternate between the two. Prints ms per step per round and the
+``--steps`` steps each alternate between them. Prints ms per step per round and the
 median (first round skipped).
 
     python benchmarks/scgen_linear_ab.py --threads 1
@@ -32,13 +33,15 @@ from omicsgen.models.training import minibatches
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def plan_with(onednn: bool, n_genes: int) -> ScGenTrainingPlan:
+def plan_with(onednn: bool, n_genes: int, sparse_input: bool = False) -> ScGenTrainingPlan:
     torch.manual_seed(0)
     model = ScGenVAE(n_genes, **asdict(ScGenModelConfig())).train()
-    if not onednn:
-        for layer in model.modules():
-            if isinstance(layer, WideLinear):
+    for layer in model.modules():
+        if isinstance(layer, WideLinear):
+            if not onednn:
                 layer._use_onednn = lambda x: False
+            if not sparse_input:
+                layer.sparse_input_density = -1.0
     return ScGenTrainingPlan(model, ScGenPlanConfig())
 
 
@@ -51,14 +54,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x = torch.from_numpy(dense_matrix(ad.read_h5ad(args.input)))
-    plans = {"MKL": plan_with(False, x.shape[1]), "oneDNN": plan_with(True, x.shape[1])}
+    plans = {
+        "MKL": plan_with(False, x.shape[1]),
+        "oneDNN": plan_with(True, x.shape[1]),
+        "oneDNN + sparse input": plan_with(True, x.shape[1], sparse_input=True),
+    }
     losses = []
     for plan in plans.values():
         torch.manual_seed(1)
         losses.append(plan.training_step({"x": x[:32]}, 0)["loss"].item())
     weights = [plan.module.encoder[0].weight for plan in plans.values()]
-    print(f"one step from the same weights: loss {losses[0]:.6f} vs {losses[1]:.6f}, "
-          f"largest weight difference {(weights[0] - weights[1]).abs().max().item():.1e}")
+    print("one step from the same weights: loss " + " vs ".join(f"{loss:.6f}" for loss in losses)
+          + ", largest weight difference from MKL's "
+          + " / ".join(f"{(weight - weights[0]).abs().max().item():.1e}" for weight in weights[1:]))
     epochs = itertools.chain.from_iterable(minibatches({"x": x}, 32) for _ in itertools.count())
     times: dict[str, list[float]] = {name: [] for name in plans}
     for _ in range(args.rounds):

@@ -75,7 +75,7 @@ def main() -> None:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for batch in batches(20):
                 plan.training_step(batch, 0)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=40))
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30, max_name_column_width=40))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from omicsgen.metrics.perturbation import (
     top_degs,
 )
 from omicsgen.models import ScGen
+from omicsgen.models import nn as nn_module
 from omicsgen.models import scgen as scgen_package
 from omicsgen.models.baselines import perturbation as baselines
 from omicsgen.models.nn import ONEDNN_LINEAR, WideLinear
@@ -119,12 +120,16 @@ def test_input_major_linear_equals_linear_and_loads_linear_layout():
 
 
 @pytest.mark.parametrize("layer_type", [WideLinear, InputMajorLinear])
-def test_wide_linear_runs_onednn_with_nn_linear_values_and_gradients(layer_type):
+@pytest.mark.parametrize("non_zero", [1.0, 0.05])  # 0.05: scRNA-like input, the sparse forward
+def test_wide_linear_runs_onednn_with_nn_linear_values_and_gradients(layer_type, non_zero, monkeypatch):
     torch.manual_seed(0)
     reference = torch.nn.Linear(300, 40)
     layer = layer_type(300, 40)
     layer.load_state_dict(reference.state_dict())
-    x = torch.randn(16, 300, requires_grad=True)
+    x = (torch.randn(16, 300) * (torch.rand(16, 300) < non_zero)).requires_grad_(True)
+    sparse_calls = []
+    original = nn_module._rows_as_csr
+    monkeypatch.setattr(nn_module, "_rows_as_csr", lambda t: sparse_calls.append(t) or original(t))
     x_ref = x.detach().clone().requires_grad_(True)
     assert ONEDNN_LINEAR is not None and layer._use_onednn(x)  # the CPU float32 path under test
     out, out_ref = layer(x), reference(x_ref)
@@ -136,6 +141,7 @@ def test_wide_linear_runs_onednn_with_nn_linear_values_and_gradients(layer_type)
     torch.testing.assert_close(weight_grad, reference.weight.grad)
     torch.testing.assert_close(layer.bias.grad, reference.bias.grad)
     torch.testing.assert_close(x.grad, x_ref.grad)
+    assert len(sparse_calls) == (1 if layer.input_major and non_zero < layer.sparse_input_density else 0)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16-mixed keeps torch's own path
         assert not layer._use_onednn(x) and layer(x).dtype == torch.bfloat16
 

@@ -192,3 +192,18 @@ def test_label_codes_sorts_categories_and_keeps_given_ones():
     # given categories keep their order; a label outside them is -1; numbers are read as text
     categories, codes = label_codes([2, 1, 7], ["2", "1"])
     assert categories == ["2", "1"] and codes.tolist() == [0, 1, -1]
+
+
+def test_uniform_mask_dropout_keeps_the_expected_share_scaled_and_passes_gradients_through_the_mask():
+    from omicsgen.models.nn import UniformMaskDropout
+
+    torch.manual_seed(0)
+    layer = UniformMaskDropout(0.2)
+    x = torch.ones(1000, 1000, requires_grad=True)
+    out = layer(x)
+    kept = out > 0
+    assert abs(kept.float().mean().item() - 0.8) < 0.005
+    assert torch.all(out[kept] == 1 / 0.8) and abs(out.mean().item() - 1.0) < 0.01
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # d(x * mask)/dx = mask
+    assert torch.equal(layer.eval()(x), x)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from omicsgen.models.data import BUFFER_CELLS, CHUNK_CELLS, CellRows
+from omicsgen.models.runtime import retain_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -364,6 +365,7 @@ def fit(
 
     config = config or TrainingConfig()
     seed_everything(config.seed)
+    retain_freed_memory()
     device = next(iter(train.values())).device
     generator = torch.Generator().manual_seed(config.seed)
     key = f"{'validation' if validation else 'train'}_{config.monitor}"

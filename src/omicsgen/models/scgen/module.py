@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from omicsgen.models.nn import WideLinear, mlp, reparameterise
+from omicsgen.models.nn import UniformMaskDropout, WideLinear, mlp, reparameterise
 
 #: Keras-style batch norm (running averages with momentum 0.99), as the original
 #: TensorFlow scGen and the scvi-tools port use.
@@ -56,7 +56,7 @@ class ScGenVAE(nn.Module):
     def __init__(self, n_input: int, n_hidden: int, n_latent: int, n_layers: int, dropout: float):  # noqa: PLR0913
         super().__init__()
         hidden = [n_hidden] * n_layers
-        stack = {"activation": "leaky_relu", "dropout": dropout, **KERAS_BATCH_NORM}
+        stack = {"activation": "leaky_relu", "dropout": dropout, "dropout_layer": UniformMaskDropout, **KERAS_BATCH_NORM}
         self.encoder = mlp([n_input, *hidden], first_linear=InputMajorLinear, **stack)
         self.mean = nn.Linear(n_hidden, n_latent)
         self.log_var = nn.Linear(n_hidden, n_latent)
