@@ -122,31 +122,19 @@ def _rows_as_csr(x: torch.Tensor) -> torch.Tensor:
                                        check_invariants=False)
 
 
-class _SparseInputLinearFunction(torch.autograd.Function):
+class _SparseInputLinearFunction(_OneDNNLinearFunction):
     """An input-major linear layer whose forward product reads only the input's non-zeros.
 
-    The gradients are the dense ones (the weight gradient is a dense matrix either way, and
-    torch's sparse product for it measured slower than oneDNN's dense one).
+    The gradients are the dense ones of :class:`_OneDNNLinearFunction` (the weight gradient
+    is a dense matrix either way, and torch's sparse product for it measured slower).
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias):
+    def forward(ctx, x, weight, bias, input_major):
         ctx.save_for_backward(x, weight)
+        ctx.input_major = input_major  # True: (in, out) weights only
         sparse_x = _rows_as_csr(x)
         return torch.addmm(bias, sparse_x, weight) if bias is not None else torch.sparse.mm(sparse_x, weight)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_x = grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _onednn_product(grad, weight)
-        if ctx.needs_input_grad[1]:
-            grad_weight = _onednn_product(x.t(), grad.t())
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(dim=0)
-        return grad_x, grad_weight, grad_bias
 
 
 class WideLinear(nn.Linear):
@@ -171,7 +159,7 @@ class WideLinear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._use_onednn(x):
             if self.input_major and x.numel() and torch.count_nonzero(x) <= self.sparse_input_density * x.numel():
-                return _SparseInputLinearFunction.apply(x, self.weight, self.bias)
+                return _SparseInputLinearFunction.apply(x, self.weight, self.bias, True)
             return _OneDNNLinearFunction.apply(x, self.weight, self.bias, self.input_major)
         return self._torch_forward(x)
 
