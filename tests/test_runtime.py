@@ -35,16 +35,19 @@ def test_threads_apply_in_a_fresh_process_without_thread_variables():
 
 def test_retained_freed_memory_is_reused_without_page_faults():
     """A training step frees and re-allocates gradient-sized blocks; by default glibc returns
-    them to the kernel and every page faults in again. After retain_freed_memory it reuses them."""
+    them to the kernel and every page faults in again. After retain_freed_memory it reuses them.
+    (Blocks of 44 MB: above glibc's largest adaptive threshold, 32 MB, so the default always
+    returns them; below it, whether it does depends on the history of the heap.)"""
     code = (
         "import resource, sys, torch\n"
         "from omicsgen.models.runtime import retain_freed_memory\n"
         "if sys.argv[1] == 'retain':\n"
         "    assert retain_freed_memory()\n"
         "def step():\n"
-        "    a, b, c = torch.ones(6998, 800), torch.ones(6998, 800), torch.ones(1024, 6998)\n"
-        "    del a, b, c\n"
-        "step()\n"
+        "    a, b = torch.ones(6998, 1600), torch.ones(6998, 1600)\n"
+        "    del a, b\n"
+        "for _ in range(3):\n"
+        "    step()\n"
         "start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "for _ in range(20):\n"
         "    step()\n"
@@ -54,6 +57,6 @@ def test_retained_freed_memory_is_reused_without_page_faults():
         mode: int(subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, check=True).stdout)
         for mode in ("default", "retain")
     }
-    pages_touched = 20 * (2 * 6998 * 800 + 1024 * 6998) * 4 // os.sysconf("SC_PAGE_SIZE")
-    assert faults["default"] > 0.5 * pages_touched  # the default: faulted in again, step after step
-    assert faults["retain"] < 0.1 * pages_touched
+    pages_touched = 20 * 2 * 6998 * 1600 * 4 // os.sysconf("SC_PAGE_SIZE")
+    assert faults["default"] > 0.9 * pages_touched  # the default: faulted in again, step after step
+    assert faults["retain"] < 0.3 * pages_touched  # measured 2-20 %: the heap settles over the first steps
