@@ -426,3 +426,14 @@ def test_pipeline_rejects_unknown_cell_type_and_writes_nothing(kedro_project_cop
     reporting = kedro_project_copy / "data/test/08_reporting/kang/cscgan"
     assert not reporting.exists() or {p.name for p in reporting.iterdir()} <= {"data.json"}
     assert not (kedro_project_copy / "data/test/07_model_output/kang/cscgan").exists()
+
+
+def test_main_and_augmentation_gans_are_separate_trainings_the_runner_can_overlap():
+    from omicsgen.pipelines.modelling.cscgan.pipeline import create_pipeline
+    from omicsgen.runner import TRAINING_TAG
+
+    trainings = [n for n in create_pipeline().nodes if TRAINING_TAG in n.tags]
+    assert sorted(n.name for n in trainings) == ["train_augmentation_model", "train_main_model"]
+    main, augmentation = sorted(trainings, key=lambda n: n.name != "train_main_model")
+    # neither needs what the other makes: both can run at once
+    assert not set(main.outputs) & set(augmentation.inputs) and not set(augmentation.outputs) & set(main.inputs)

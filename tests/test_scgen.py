@@ -146,7 +146,7 @@ def test_wide_linear_runs_onednn_with_nn_linear_values_and_gradients(layer_type,
         assert not layer._use_onednn(x) and layer(x).dtype == torch.bfloat16
 
 
-def test_loss_is_half_sse_plus_weighted_kl():
+def test_loss_is_half_of_sse_plus_weighted_kl_as_the_original_writes_it():
     torch.manual_seed(0)
     model = _vae(5, n_hidden=4, n_latent=2).eval()
     x = torch.rand(6, 5)
@@ -156,7 +156,7 @@ def test_loss_is_half_sse_plus_weighted_kl():
     kl = (-0.5 * (1 + log_var - mean**2 - log_var.exp())).sum(1).mean()
     assert losses["reconstruction"].item() == pytest.approx(0.5 * sse.item(), rel=1e-6)
     assert losses["kl"].item() == pytest.approx(kl.item(), rel=1e-6)
-    assert losses["loss"].item() == pytest.approx(0.5 * sse.item() + 0.1 * kl.item(), rel=1e-6)
+    assert losses["loss"].item() == pytest.approx(0.5 * (sse.item() + 0.1 * kl.item()), rel=1e-6)  # the original's
 
 
 def test_training_watches_validation_reconstruction_and_learns(perturbation_data):

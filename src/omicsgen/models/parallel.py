@@ -2,8 +2,8 @@
 
 On a CPU, a small network trains fastest on one thread (more threads spin against each
 other), so a second core is only used by training something else at the same time. A
-node with independent trainings (cscGAN's main and augmentation GANs, scGen's models per
-held-out type) hands them to :func:`run_in_processes`: each job runs in a fresh spawned
+node with independent trainings (scGen's models per held-out type) hands them to
+:func:`run_in_processes`: each job runs in a fresh spawned
 process with the run's thread count, and the results come back in job order. Every
 training seeds itself, so a job gives the same numbers in a worker as in the calling
 process (same seed, data, parameters, threads and device).

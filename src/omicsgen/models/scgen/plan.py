@@ -23,7 +23,9 @@ class ScGenPlanConfig(ConfigSection):
     """The ``plan`` section: loss weight and optimiser.
 
     Attributes:
-        kl_weight: α, the weight of the KL term (scGen's 5e-5).
+        kl_weight: α of scGen's objective 0.5 · (SSE + α · KL), as the original (TensorFlow
+            and scvi-tools) writes it, so the KL's weight beside 0.5 · SSE is α / 2
+            (scGen's α: 5e-5).
         lr: Adam's learning rate.
         adam_eps, weight_decay: Adam's eps and weight decay, scvi-tools' ``TrainingPlan``
             defaults that the scvi-tools scGen trains with (torch's ``eps=1e-8`` is the
@@ -50,12 +52,13 @@ class ScGenPlanConfig(ConfigSection):
 
 
 def scgen_loss(module: ScGenVAE, x: torch.Tensor, kl_weight: float) -> dict[str, torch.Tensor]:
-    """Per-cell averages of 0.5·SSE (``reconstruction``), KL to N(0, I) and their weighted sum."""
+    """Per-cell averages of 0.5·SSE (``reconstruction``), KL to N(0, I) (``kl``) and the
+    objective 0.5·(SSE + α·KL) (``loss``), the original scGen's."""
     recon, mean, log_var = module(x)
     # mse_loss's fused backward: a third of the cost of (recon - x).pow(2)'s on a 32 × 6,998 batch
     reconstruction = 0.5 * functional.mse_loss(recon, x, reduction="sum") / x.shape[0]
     kl = kl_to_standard_normal(mean, log_var).mean()
-    return {"loss": reconstruction + kl_weight * kl, "reconstruction": reconstruction, "kl": kl}
+    return {"loss": reconstruction + 0.5 * kl_weight * kl, "reconstruction": reconstruction, "kl": kl}
 
 
 class ScGenTrainingPlan(TrainingPlan):

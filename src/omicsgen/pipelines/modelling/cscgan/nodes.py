@@ -155,19 +155,16 @@ def split_for_augmentation(cells: ad.AnnData, params: dict[str, Any]) -> tuple[a
     return train[kept].copy(), cells[test].copy()
 
 
-def train_models(cells: ad.AnnData, augmentation_train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
-    """The main GAN on all preprocessed cells and the augmentation GAN on the downsampled
-    training split only (no test cell is seen; ``augmentation.training`` overrides
-    ``training``), side by side in two processes when the run has the cores
-    (``runtime.processes``) → (checkpoint, record) of each."""
-    from omicsgen.models.parallel import run_in_processes
+def train_main_model(cells: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
+    """The main GAN on all preprocessed cells → (checkpoint, training record)."""
+    return _train(cells, params, params["training"], "main")
 
-    augmentation_training = {**params["training"], **params["augmentation"]["training"]}
-    (model, training), (augmentation_model, augmentation_record) = run_in_processes(
-        _train,
-        [(cells, params, params["training"], "main"), (augmentation_train, params, augmentation_training, "augmentation")],
-    )
-    return model, training, augmentation_model, augmentation_record
+
+def train_augmentation_model(augmentation_train: ad.AnnData, params: dict[str, Any]) -> tuple[dict, dict]:
+    """The augmentation GAN on the downsampled training split only (no test cell is seen;
+    ``augmentation.training`` overrides ``training``) → (checkpoint, training record).
+    A node of its own, so that the run trains it beside the main GAN."""
+    return _train(augmentation_train, params, {**params["training"], **params["augmentation"]["training"]}, "augmentation")
 
 
 def generate_rare_cells(checkpoint: dict, train: ad.AnnData, params: dict[str, Any]) -> ad.AnnData:

@@ -1,5 +1,5 @@
-"""cscgan modelling: scGAN preprocessing → the main and augmentation GANs (trained side by
-side) → generate; the augmentation experiment."""
+"""cscgan modelling: scGAN preprocessing → the main and augmentation GANs (two training
+nodes, which ``kedro run`` trains side by side) → generate; the augmentation experiment."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ def create_pipeline(kind: str = "perturbation") -> Pipeline:
                 ["augmentation_train", "augmentation_test"],
                 name="split_for_augmentation",
             ),
+            node(nodes.train_main_model, ["cells", "settings"], ["model", "training"], name="train_main_model", tags="training"),
             node(
-                nodes.train_models,
-                ["cells", "augmentation_train", "settings"],
-                ["model", "training", "augmentation_model", "augmentation_training"],
-                name="train_main_and_augmentation_models",
+                nodes.train_augmentation_model,
+                ["augmentation_train", "settings"],
+                ["augmentation_model", "augmentation_training"],
+                name="train_augmentation_model",
                 tags="training",
             ),
             node(nodes.generate, ["model", "cells", "settings"], "generated", name="generate_cells"),
