@@ -145,10 +145,12 @@ def retain_freed_memory() -> bool:
     them to the kernel after every step.
 
     A step frees and re-allocates gradients and activations of ~22 MB per gene-wide layer
-    (scGen on 7,000 genes). By default glibc hands free memory above a size that adapts
-    between 128 KB and 64 MB back to the kernel, and every page of the next step's blocks is
-    then faulted in again: up to 380,000 minor faults and 0.7 s of system time in a 1.9 s
-    scGen epoch (benchmarks/scgen.md, "Freed memory"). Fixed thresholds of 256 MB (blocks
+    (scGen on 7,000 genes). By default glibc maps blocks above a threshold that adapts
+    between 128 KB and 32 MB, and trims the heap's free top above twice that, handing the
+    memory back to the kernel; every page of the next step's blocks is then faulted in
+    again. Whether it happens depends on the heap's history: in some epochs up to 380,000
+    minor faults and 0.5–0.7 s of system time made a 1.9 s scGen epoch take 2.4–2.6 s
+    (benchmarks/scgen.md, "Sparse gene input, the loss, dropout and freed memory"). Fixed thresholds of 256 MB (blocks
     larger than that are still mapped and unmapped on their own) and 512 MB (free heap
     top kept) end that; :func:`release_memory` still returns everything between nodes.
     Applied once per process; returns whether glibc took it (False elsewhere).
