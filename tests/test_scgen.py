@@ -303,7 +303,7 @@ def test_checkpoints_per_held_out_type_roundtrip_through_the_catalog_dataset(per
     _, model, _ = _train_without(perturbation_data, max_epochs=2)
     dataset = TorchCheckpointDataset(filepath=str(tmp_path / "model.pt"))
     dataset.save({"type0": model.checkpoint()})
-    settings = {"keys": KEYS, "training": {"device": "cpu"}}
+    settings = {"keys": KEYS, "training": {"device": "cpu"}, "residual": True}
     predicted = predict_held_out(perturbation_data.copy(), dataset.load(), settings)  # weights_only=True
     np.testing.assert_array_equal(predicted.X, model.predict(perturbation_data, cell_type="type0").X)
     assert set(predicted.obs["held_out"]) == {"type0"} and set(predicted.obs["method"]) == {"scgen"}
@@ -433,9 +433,11 @@ def test_bad_inputs_are_rejected_before_training(perturbation_data, monkeypatch)
 
     _no_training(monkeypatch)
 
-    def settings(holdout, **changed):
-        return {"keys": {**KEYS, **changed}, "holdout": holdout, "dataset": {"name": "toy"}}
+    def settings(holdout, residual=True, **changed):
+        return {"keys": {**KEYS, **changed}, "holdout": holdout, "residual": residual, "dataset": {"name": "toy"}}
 
+    with pytest.raises(InputValidationError, match=r"parameter scgen.residual must be true or false, got 'no'"):
+        held_out_cell_types(perturbation_data, settings("type0", residual="no"))
     with pytest.raises(InputValidationError, match=r"toy.h5ad.*'Neuron' not found in obs column 'cell_type'"):
         held_out_cell_types(perturbation_data, settings("Neuron"))
     with pytest.raises(InputValidationError, match=r"toy.h5ad.*'treatment'.*missing"):
@@ -461,7 +463,7 @@ def test_held_out_types_resolve_largest_all_and_lists(perturbation_data, kang):
     assert resolve_held_out_types(types, "all") == ["type0", "type1", "type2"]
     assert resolve_held_out_types(types, "type2;type0") == ["type2", "type0"]  # the --params form
     assert resolve_held_out_types(types, ["type1"]) == ["type1"]
-    assert held_out_cell_types(fewer, {"keys": KEYS, "holdout": "largest", "dataset": {"name": "toy"}}) == ["type1"]
+    assert held_out_cell_types(fewer, {"keys": KEYS, "holdout": "largest", "residual": True, "dataset": {"name": "toy"}}) == ["type1"]
 
 
 def test_genes_differing_from_training_are_rejected(perturbation_data):

@@ -31,12 +31,21 @@ def bind_dataset(params: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
     }  # fmt: skip
 
 
+def residual_prediction(params: dict[str, Any]) -> bool:
+    """``scgen.residual`` (its one default is in conf/base/parameters/scgen.yml), checked: the
+    training pipeline checks it before training, ``scgen_apply`` before predicting."""
+    if not isinstance(params["residual"], bool):
+        raise InputValidationError(f"parameter scgen.residual must be true or false, got {params['residual']!r}")
+    return params["residual"]
+
+
 def held_out_cell_types(adata: ad.AnnData, params: dict[str, Any]) -> list[str]:
     """Resolve ``holdout`` (a cell type, a list, ``"all"`` or ``"largest"``) and check every
     input scGen's evaluation needs, before anything is trained."""
     from omicsgen.models.scgen import check_perturbation_inputs
 
     keys = params["keys"]
+    residual_prediction(params)
     if keys["cell_type_key"] not in adata.obs:
         raise InputValidationError(
             f"{source_of(adata)}: cell type column '{keys['cell_type_key']}' missing from obs "
@@ -89,7 +98,7 @@ def predict_held_out(adata: ad.AnnData, checkpoints: dict[str, Any], params: dic
 
     ScGen.setup_anndata(adata, **params["keys"])  # this dataset's columns
     parts, deltas = [], {}
-    residual = bool(params.get("residual", True))
+    residual = residual_prediction(params)
     for cell_type, checkpoint in checkpoints.items():
         model = ScGen.from_checkpoint(checkpoint, device=params["training"]["device"])
         predicted = model.predict(adata, cell_type=cell_type, residual=residual)
